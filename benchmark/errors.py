@@ -1,0 +1,15 @@
+"""User-facing errors.
+
+Anything a user can cause (a missing data root, a malformed YAML, an unknown method, an
+incompatible checkpoint) is raised as a :class:`BenchmarkError` whose message names the
+problem and the fix. The CLI prints it on one line and exits with code 2; nothing else in the
+code base catches it, so library users get an ordinary exception.
+"""
+
+
+class BenchmarkError(Exception):
+    """A problem with the user's input, with a message that says how to fix it."""
+
+
+class DivergedError(RuntimeError):
+    """A training loss became NaN or infinite; the cell is marked failed and the suite goes on."""

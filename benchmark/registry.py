@@ -1,0 +1,62 @@
+"""One small generic registry, instantiated once per plugin kind next to its base class.
+
+Each kind (methods, datasets, sources, feature extractors) has its own ``Registry`` whose
+``contract`` says what an entry must be. Duplicate names are refused at import time, and an
+unknown name raises a :class:`BenchmarkError` that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+from benchmark.errors import BenchmarkError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A name -> object table for one plugin kind.
+
+    Args:
+        kind: what the entries are, used in error messages ("method", "dataset", ...).
+        contract: the rule every entry follows; shown by ``run_benchmark.py list``.
+    """
+
+    def __init__(self, kind: str, contract: str = ""):
+        self.kind = kind
+        self.contract = contract
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str | None = None) -> Callable[[T], T]:
+        """Decorator: ``@METHODS.register("freezed")``; the name defaults to ``obj.name``."""
+
+        def add(obj: T) -> T:
+            key = name or getattr(obj, "name", None)
+            if not key:
+                raise ValueError(f"{obj!r} has no name to register under")
+            if key in self._entries:
+                raise ValueError(f"{self.kind} {key!r} is registered twice")
+            self._entries[key] = obj
+            return obj
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = ", ".join(sorted(self._entries)) or "(none)"
+            raise BenchmarkError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {valid}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
