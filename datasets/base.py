@@ -1,0 +1,160 @@
+"""The dataset-loader contract and its registry.
+
+A loader knows exactly one on-disk format: the official layout of one dataset as its authors
+distribute it. It lists ``Record``s (image path relative to the root, class index, optional
+bounding box) and class names, and fails with a :class:`BenchmarkError` naming the expected
+layout and where to get the data when files are missing or malformed. It does no resizing:
+cropping and resizing to the suite's resolution are shared (``datasets.preprocess``), as are
+few-shot subsets (``datasets.splits``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from PIL import Image
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+DATASETS: Registry[type[DatasetLoader]] = Registry(
+    "dataset",
+    contract="a DatasetLoader subclass: Loader(root, split=..., classes=..., **options); "
+    ".records() -> [Record(path, label, bbox)], .class_names() -> [str], .open_image(record) -> PIL image",
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image of a dataset.
+
+    Args:
+        path: file path relative to the dataset root (a stable identifier for in-memory data).
+        label: class index into the loader's ``class_names()`` (after any class subset).
+        bbox: object box (x0, y0, x1, y1) in pixels of the original image, where the dataset has one.
+    """
+
+    path: str
+    label: int
+    bbox: tuple[float, float, float, float] | None = None
+
+
+class DatasetLoader:
+    """Base class of every loader.
+
+    Subclasses set ``name``, ``layout`` (the expected files, shown in errors), ``homepage``
+    (where to download) and implement :meth:`load_all`, returning every record of the chosen
+    split with labels indexing the full class list. The base class applies the class subset,
+    relabels to 0..n-1 in the subset's order, and checks that no chosen class is empty.
+
+    Args:
+        root: the folder the dataset was extracted to (as distributed).
+        split: which official split to read ("train", "test", ...); loaders name their choices.
+        classes: optional subset, as class names or indices into the full class list.
+    """
+
+    name: ClassVar[str] = ""
+    layout: ClassVar[str] = ""
+    homepage: ClassVar[str] = ""
+    splits: ClassVar[tuple[str, ...]] = ("train",)
+    needs_root: ClassVar[bool] = True
+
+    def __init__(self, root: str | Path | None, split: str = "train", classes: Sequence[str | int] | None = None):
+        if split not in self.splits:
+            raise BenchmarkError(f"{self.name}: unknown split {split!r}; choose one of {', '.join(self.splits)}")
+        self.root = Path(root).expanduser() if root is not None else None
+        if self.needs_root:
+            if self.root is None:
+                raise BenchmarkError(f"{self.name}: no data root given; pass --data-root DIR. {self.where_to_get()}")
+            if not self.root.is_dir():
+                raise BenchmarkError(f"{self.name}: data root {self.root} does not exist. {self.where_to_get()}")
+        self.split = split
+        self.requested_classes = list(classes) if classes is not None else None
+        self._cache: tuple[list[Record], list[str]] | None = None
+
+    # -- to implement --------------------------------------------------------------------------
+    def load_all(self) -> tuple[list[Record], list[str]]:
+        """All records of ``self.split`` (labels index the full class list) and all class names."""
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------------
+    def where_to_get(self) -> str:
+        parts = []
+        if self.layout:
+            parts.append(f"Expected layout: {self.layout}.")
+        if self.homepage:
+            parts.append(f"Get it from {self.homepage}.")
+        return " ".join(parts)
+
+    def missing(self, what: str) -> BenchmarkError:
+        """The error for a file or folder the official layout should have."""
+        return BenchmarkError(f"{self.name}: {what} not found under {self.root}. {self.where_to_get()}")
+
+    def _resolve(self) -> tuple[list[Record], list[str]]:
+        if self._cache is None:
+            records, names = self.load_all()
+            if self.requested_classes is not None:
+                chosen = [self._class_index(c, names) for c in self.requested_classes]
+                remap = {old: new for new, old in enumerate(chosen)}
+                records = [Record(r.path, remap[r.label], r.bbox) for r in records if r.label in remap]
+                names = [names[i] for i in chosen]
+            counts = [0] * len(names)
+            for r in records:
+                counts[r.label] += 1
+            empty = [n for n, c in zip(names, counts) if c == 0]
+            if empty:
+                raise BenchmarkError(
+                    f"{self.name} ({self.split} split): no images left for class(es) {', '.join(map(str, empty))}; "
+                    "check the class names and the data root"
+                )
+            self._cache = (records, names)
+        return self._cache
+
+    def _class_index(self, cls: str | int, names: list[str]) -> int:
+        if isinstance(cls, int) and not isinstance(cls, bool):
+            if 0 <= cls < len(names):
+                return cls
+            raise BenchmarkError(f"{self.name}: class index {cls} out of range 0..{len(names) - 1}")
+        if cls in names:
+            return names.index(cls)
+        shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+        raise BenchmarkError(f"{self.name}: unknown class {cls!r}; classes are: {shown}")
+
+    def records(self) -> list[Record]:
+        return self._resolve()[0]
+
+    def class_names(self) -> list[str]:
+        return self._resolve()[1]
+
+    def open_image(self, record: Record) -> Image.Image:
+        """The image, opened lazily (PIL decodes on first use and then closes the file).
+
+        Corrupt files raise OSError (or another PIL error) when decoded; preprocessing catches,
+        counts and reports them.
+        """
+        return Image.open(self.root / record.path)
+
+    def fingerprint(self) -> str:
+        """A hash of what this loader returns (name, root, split, records), for cache keys."""
+        payload = {
+            "dataset": self.name,
+            "root": str(self.root.resolve()) if self.root else None,
+            "split": self.split,
+            "classes": self.class_names(),
+            "records": [(r.path, r.label, r.bbox) for r in self.records()],
+        }
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def build_dataset(name: str, root: str | Path | None, **options) -> DatasetLoader:
+    """Instantiate a registered loader, turning bad options into a one-line error."""
+    cls = DATASETS.get(name)
+    try:
+        return cls(root, **options)
+    except TypeError as err:
+        raise BenchmarkError(f"dataset {name!r}: bad options {sorted(options)}: {err}") from None
