@@ -153,7 +153,8 @@ def prepare_images(
         raise BenchmarkError(f"channels must be 1 or 3, got {channels}")
     path = None
     if cache_dir is not None:
-        path = Path(cache_dir) / f"images-{loader.name}-{resolution}px-{cache_key(loader, resolution, channels, crop)}.pt"
+        key = cache_key(loader, resolution, channels, crop)
+        path = Path(cache_dir) / f"images-{loader.name}-{resolution}px-{key}.pt"
         if path.exists():
             data = torch.load(path, weights_only=True)
             return PreparedImages(

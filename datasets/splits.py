@@ -33,7 +33,8 @@ def few_shot_manifest(prepared: PreparedImages, shots: int | None, seed: int, da
         if shots is not None:
             if len(members) < shots:
                 raise BenchmarkError(
-                    f"{dataset or 'target'}: class {name!r} has {len(members)} images, fewer than the {shots} shots asked"
+                    f"{dataset or 'target'}: class {name!r} has {len(members)} images, "
+                    f"fewer than the {shots} shots asked"
                 )
             order = np.random.default_rng([seed, index]).permutation(len(members))[:shots]
             members = [members[i] for i in sorted(order)]

@@ -290,9 +290,8 @@ class Discriminator(nn.Module):
         self.config = config
         self.n_classes = n_classes
         top = config.resolution
-        self.from_rgb = nn.ModuleDict(
-            {str(_d_index(top)): nn.Sequential(EqualConv2d(config.image_channels, config.width(top), 1), nn.LeakyReLU(0.2))}
-        )
+        from_rgb = nn.Sequential(EqualConv2d(config.image_channels, config.width(top), 1), nn.LeakyReLU(0.2))
+        self.from_rgb = nn.ModuleDict({str(_d_index(top)): from_rgb})
         self.progression = nn.ModuleDict()
         for r in reversed(config.resolutions):
             if r == 4:
