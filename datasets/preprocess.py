@@ -185,7 +185,11 @@ def prepare_images(
     if skipped:
         log.warning(
             "%s: skipped %d unreadable image(s) of %d, e.g. %s (%s)",
-            loader.name, len(skipped), len(records), skipped[0][0], skipped[0][1],
+            loader.name,
+            len(skipped),
+            len(records),
+            skipped[0][0],
+            skipped[0][1],
         )
     if not arrays:
         raise BenchmarkError(f"{loader.name}: none of the {len(records)} images could be read under {loader.root}")

@@ -192,9 +192,7 @@ class StyledGenerator(nn.Module):
 
     def make_noise(self, batch: int, device=None, generator: torch.Generator | None = None) -> list[torch.Tensor]:
         """One (B, 1, r, r) noise map per block, shared by its two convs (as in rosinality)."""
-        return [
-            torch.randn(batch, 1, r, r, device=device, generator=generator) for r in self.config.resolutions
-        ]
+        return [torch.randn(batch, 1, r, r, device=device, generator=generator) for r in self.config.resolutions]
 
     def mapping(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.n_classes:

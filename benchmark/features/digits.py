@@ -1,0 +1,113 @@
+"""A small digits classifier: the toy suite's feature extractor, trained once and cached.
+
+FID on digits needs a feature space that knows digits; Inception does not (and is not shipped).
+This CNN is trained on all ten classes of scikit-learn's digits (80 % of them; the held-out
+20 % measure its accuracy, stored with the weights) and its 64-d penultimate pre-activation is the
+feature. Training is seeded and takes seconds on a CPU; the weights are cached under a hash of
+everything that shapes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.config import config_hash
+from benchmark.features.base import FEATURES, FeatureExtractor
+from benchmark.io import atomic_torch_save
+
+log = logging.getLogger(__name__)
+
+INPUT_SIZE = 32
+
+
+class DigitsClassifier(FeatureExtractor):
+    """Three conv blocks (32, 64, 128 channels, 32 -> 4 px), then 64-d features and a 10-way head."""
+
+    name = "digits-classifier"
+    dim = 64
+
+    def __init__(self):
+        super().__init__()
+
+        def block(cin, cout):
+            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+
+        self.body = nn.Sequential(block(1, 32), block(32, 64), block(64, 128), nn.Flatten())
+        self.embed = nn.Linear(128 * 4 * 4, self.dim)
+        self.head = nn.Linear(self.dim, 10)
+
+    @staticmethod
+    def to_input(images: torch.Tensor) -> torch.Tensor:
+        """Any channels and size -> one gray channel at 32 px."""
+        if images.shape[1] == 3:
+            images = images.mean(1, keepdim=True)
+        if images.shape[-1] != INPUT_SIZE:
+            images = F.interpolate(images, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", antialias=True)
+        return images
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.body(self.to_input(images)))
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(F.relu(self(images)))
+
+
+def _digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+    from datasets import build_dataset
+    from datasets.preprocess import prepare_images
+
+    prepared = prepare_images(build_dataset("digits", None), INPUT_SIZE, channels=1, progress=False)
+    return prepared.images.float() / 127.5 - 1, prepared.labels
+
+
+def train_digits_classifier(epochs: int = 8, seed: int = 0, batch_size: int = 64) -> tuple[DigitsClassifier, float]:
+    """Train on a seeded 80 % of the digits with small random shifts; return the model and held-out accuracy."""
+    images, labels = _digits_tensors()
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(images), generator=generator)
+    n_train = int(0.8 * len(images))
+    train_idx, test_idx = order[:n_train], order[n_train:]
+    torch.manual_seed(seed)
+    model = DigitsClassifier()
+    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
+    for _ in range(epochs):
+        nn.Module.train(model, True)
+        for batch in torch.randperm(n_train, generator=generator).split(batch_size):
+            idx = train_idx[batch]
+            x = images[idx]
+            shift = torch.randint(-2, 3, (2,), generator=generator).tolist()
+            x = torch.roll(x, shifts=shift, dims=(2, 3))
+            loss = F.cross_entropy(model.logits(x), labels[idx])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model.logits(images[test_idx]).argmax(1) == labels[test_idx]).float().mean().item()
+    return model, accuracy
+
+
+@FEATURES.register("digits-classifier")
+def build_digits_classifier(cache_dir=None, device="cpu", epochs: int = 8, seed: int = 0) -> DigitsClassifier:
+    """Load the cached classifier, training it first when the cache has none for these settings."""
+    key = config_hash({"epochs": epochs, "seed": seed, "input": INPUT_SIZE, "arch": 1})
+    path = Path(cache_dir) / f"digits-classifier-{key}.pt" if cache_dir else None
+    model = DigitsClassifier()
+    if path is not None and path.exists():
+        state = torch.load(path, weights_only=True, map_location="cpu")
+        model.load_state_dict(state["model"])
+        model.accuracy = float(state["accuracy"])
+        return model
+    log.info("training the digits classifier (%d epochs) for the toy feature space", epochs)
+    with torch.random.fork_rng():
+        model, accuracy = train_digits_classifier(epochs, seed)
+    model.accuracy = accuracy
+    log.info("digits classifier held-out accuracy: %.3f", accuracy)
+    if path is not None:
+        atomic_torch_save({"model": model.state_dict(), "accuracy": accuracy}, path)
+    return model

@@ -1,0 +1,146 @@
+"""Toy sources: StyleGANs the harness pretrains itself on a class subset, cached by a config hash.
+
+The MineGAN MNIST protocol: the source sees the digits except the target classes, so the
+target is a genuinely new domain. Pretraining is ordinary ``scratch`` training through the
+shared trainer (so it is seeded, shows progress and resumes if interrupted); the result, the
+EMA generator and the discriminator, is cached under a hash of everything that shaped it, so a
+suite pretrains each source once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+import torch
+
+from benchmark.config import TrainConfig, config_hash
+from benchmark.errors import BenchmarkError
+from benchmark.io import atomic_torch_save
+from benchmark.nets import BackboneConfig
+from benchmark.sources.base import SOURCES, Source
+
+log = logging.getLogger(__name__)
+
+
+@SOURCES.register("toy-pretrain")
+def pretrain_toy_source(
+    path=None,
+    *,
+    backbone: BackboneConfig,
+    dataset: str = "digits",
+    classes: list | None = None,
+    data_root: str | None = None,
+    steps: int = 2000,
+    batch_size: int = 32,
+    lr: float = 0.002,
+    r1_every: int = 4,
+    mixing_prob: float = 0.9,
+    ema_decay: float = 0.999,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+    name: str = "toy",
+) -> Source:
+    """Pretrain (or load from the cache) a StyleGAN on ``dataset`` restricted to ``classes``.
+
+    Args:
+        backbone: the suite's backbone shape.
+        dataset, classes, data_root: the source domain (a registered loader and class subset).
+        steps, batch_size, lr, r1_every, mixing_prob, ema_decay, seed: the pretraining recipe.
+        cache_dir: where ``sources/<name>-<hash>.pt`` is kept (no caching when None).
+    """
+    from datasets import build_dataset
+    from datasets.preprocess import prepare_images
+    from methods.base import TargetSpec
+    from methods.finetune import Scratch
+
+    if path is not None:
+        raise BenchmarkError(f"source {name!r}: toy-pretrain sources are trained by the harness; remove 'path'")
+    recipe = {
+        "backbone": backbone.to_dict(),
+        "dataset": dataset,
+        "classes": list(classes) if classes is not None else None,
+        "train": {
+            "steps": steps,
+            "batch_size": batch_size,
+            "lr": lr,
+            "r1_every": r1_every,
+            "mixing_prob": mixing_prob,
+            "ema_decay": ema_decay,
+            "seed": seed,
+        },
+    }
+    key = config_hash(recipe, 12)
+    cached = Path(cache_dir) / "sources" / f"{name}-{key}.pt" if cache_dir else None
+    if cached is not None and cached.exists():
+        state = torch.load(cached, map_location="cpu", weights_only=True)
+        return Source(
+            name,
+            backbone,
+            state["g_state"],
+            state["d_state"],
+            {"kind": "toy-pretrain", "path": str(cached), "hash": key, **recipe},
+        )
+
+    loader = build_dataset(dataset, data_root, classes=classes)
+    prepared = prepare_images(loader, backbone.resolution, backbone.image_channels, cache_dir=cache_dir)
+    log.info(
+        "pretraining source %r on %d %s images (%s) for %d steps",
+        name,
+        len(prepared),
+        dataset,
+        ",".join(prepared.class_names),
+        steps,
+    )
+    from benchmark.trainer import TrainData, Trainer
+
+    torch.manual_seed(seed)
+    target = TargetSpec(len(prepared.class_names), False, backbone.resolution, backbone.image_channels, len(prepared))
+    method = Scratch(Source.untrained(backbone), target)
+    config = dataclasses.replace(
+        TrainConfig(),
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        r1_every=r1_every,
+        mixing_prob=mixing_prob,
+        ema_decay=ema_decay,
+        hflip=False,
+        eval_every=max(steps // 4, 1),
+        eval_at_start=False,
+        log_every=100,
+    )
+    partial = cached.with_suffix(".partial") if cached is not None else None
+    trainer = Trainer(
+        method,
+        TrainData(prepared.images, None),
+        config,
+        device,
+        seed,
+        partial,
+        None,
+        progress,
+        desc=f"pretrain source {name}",
+    )
+    trainer.run()
+    state = {
+        "g_state": {k: v.cpu() for k, v in method.G_ema.state_dict().items()},
+        "d_state": {k: v.cpu() for k, v in method.D.state_dict().items()},
+    }
+    if cached is not None:
+        atomic_torch_save(state, cached)
+        log.info("cached source %r at %s", name, cached)
+        for leftover in sorted(partial.glob("*")) if partial.exists() else []:
+            leftover.unlink()
+        if partial.exists():
+            partial.rmdir()
+    return Source(
+        name,
+        backbone,
+        state["g_state"],
+        state["d_state"],
+        {"kind": "toy-pretrain", "path": str(cached) if cached else None, "hash": key, **recipe},
+    )

@@ -1,0 +1,317 @@
+"""The training loop shared by every method: one place for optimizers, EMA, stages, checkpoints.
+
+A method contributes its losses through ``accumulate_gradients``; this loop owns everything
+else. Runs are reproducible from a seed: every random draw the loop makes (batches, latents,
+mixing, flips) comes from one seeded ``torch.Generator`` whose state, like the global RNG's
+(the generator's noise inputs), the optimizers', the EMA's and the batch queue's, is saved in
+each checkpoint, so a run killed at any point and resumed ends with the same weights as one
+that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.config import TrainConfig
+from benchmark.errors import DivergedError
+from benchmark.io import atomic_torch_save
+from benchmark.nets import count_parameters
+from methods.base import Batch, Latents, Method, Stage, StepContext
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "last.pt"
+_CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainData:
+    """Training images as uint8 (N, C, H, W) and labels (N,), kept on the training device."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class TrainOutcome:
+    steps: int
+    train_seconds: float
+    images_per_second: float
+    trainable_parameters: int
+    resumed_from: int | None
+
+
+class BatchQueue:
+    """Epoch-wise shuffled indices: with 10 shots and batch 8 every image is seen equally often."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator):
+        self.n, self.batch_size, self.generator = n, batch_size, generator
+        self.queue: list[int] = []
+
+    def next(self) -> torch.Tensor:
+        while len(self.queue) < self.batch_size:
+            self.queue += torch.randperm(self.n, generator=self.generator).tolist()
+        batch, self.queue = self.queue[: self.batch_size], self.queue[self.batch_size :]
+        return torch.tensor(batch)
+
+
+def stage_schedule(stages: list[Stage], total_steps: int) -> list[tuple[int, int, Stage]]:
+    """(start, end, stage) spans covering [0, total_steps); a stage with ``steps=None`` takes the rest."""
+    spans, start = [], 0
+    for stage in stages:
+        end = total_steps if stage.steps is None else min(start + stage.steps, total_steps)
+        if end > start:
+            spans.append((start, end, stage))
+        start = end
+    if start < total_steps:
+        raise ValueError(f"stages {[s.name for s in stages]} cover {start} of {total_steps} steps")
+    return spans
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema = decay * ema + (1 - decay) * model for parameters; buffers are copied."""
+    ema_params = [p for p in ema.parameters()]
+    params = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+class Trainer:
+    """Trains one method on one target.
+
+    Args:
+        method: a freshly built method (the trainer moves it to ``device`` and attaches the EMA).
+        data: the few-shot training set.
+        config: the shared recipe.
+        device: where to train.
+        seed: seeds the training RNG and the global RNG.
+        checkpoint_dir: where ``last.pt`` lives; None disables checkpoints and resume.
+        evaluate: called as ``evaluate(method, step)`` every ``eval_every`` steps and at the end.
+        progress: show a tqdm bar.
+        desc: the bar's label.
+    """
+
+    def __init__(
+        self,
+        method: Method,
+        data: TrainData,
+        config: TrainConfig,
+        device: str | torch.device = "cpu",
+        seed: int = 0,
+        checkpoint_dir: str | Path | None = None,
+        evaluate: Callable[[Method, int], None] | None = None,
+        progress: bool = True,
+        desc: str = "train",
+    ):
+        self.method = method
+        self.config = config
+        self.device = torch.device(device)
+        self.data = TrainData(data.images.to(self.device), None if data.labels is None else data.labels.to(self.device))
+        self.seed = seed
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+        self.evaluate = evaluate
+        self.progress = progress
+        self.desc = desc
+
+        # Set up.
+        method.to(self.device)
+        method.attach_ema()
+        self.groups = method.param_groups()
+        self.optimizers = {
+            name: torch.optim.Adam(
+                [{"params": g.params, "lr": config.lr * g.lr_mult} for g in self.groups if g.optimizer == name],
+                lr=config.lr,
+                betas=config.betas,
+            )
+            for name in sorted({g.optimizer for g in self.groups})
+        }
+        self.spans = stage_schedule(method.stages(config.steps), config.steps)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.queue = BatchQueue(len(data), config.batch_size, self.generator)
+        self.step = 0
+        self.train_seconds = 0.0
+        self.trainable: dict[str, list[torch.nn.Parameter]] = {}
+
+    @property
+    def trainable_parameter_count(self) -> int:
+        return count_parameters(p for g in self.groups for p in g.params)
+
+    # -- randomness --------------------------------------------------------------------------
+    def sample_latents(self, batch: int) -> Latents:
+        g = self.generator
+        style_dim = self.method.style_dim
+        z = torch.randn(batch, style_dim, generator=g).to(self.device)
+        labels = None
+        if self.method.target.conditional:
+            labels = torch.randint(self.method.target.n_classes, (batch,), generator=g).to(self.device)
+        mix = torch.rand((), generator=g).item() < self.config.mixing_prob
+        if mix and self.method.n_style_blocks > 1:
+            # rosinality: the first style drives blocks 0..k, k drawn uniformly from 0..n_blocks-2.
+            mix_z = torch.randn(batch, style_dim, generator=g).to(self.device)
+            crossover = int(torch.randint(self.method.n_style_blocks - 1, (), generator=g))
+            return Latents(z, labels, mix_z, crossover)
+        return Latents(z, labels)
+
+    def next_batch(self) -> Batch:
+        idx = self.queue.next()
+        images = self.data.images[idx.to(self.device)].float() / 127.5 - 1
+        if self.config.hflip:
+            flip = (torch.rand(len(idx), generator=self.generator) < 0.5).to(self.device)
+            images = torch.where(flip[:, None, None, None], images.flip(3), images)
+        labels = None if self.data.labels is None else self.data.labels[idx.to(self.device)]
+        return Batch(images, labels if self.method.target.conditional else None, idx.to(self.device))
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def checkpoint_path(self) -> Path | None:
+        return self.checkpoint_dir / CHECKPOINT_NAME if self.checkpoint_dir else None
+
+    def save_checkpoint(self) -> None:
+        path = self.checkpoint_path()
+        if path is None:
+            return
+        state = {
+            "version": _CHECKPOINT_VERSION,
+            "step": self.step,
+            "train_seconds": self.train_seconds,
+            "method": self.method.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "rng": {
+                "train": self.generator.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+            "queue": list(self.queue.queue),
+        }
+        atomic_torch_save(state, path)
+
+    def load_checkpoint(self) -> bool:
+        path = self.checkpoint_path()
+        if path is None or not path.exists():
+            return False
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.method.load_state_dict(state["method"])
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        self.generator.set_state(state["rng"]["train"].cpu())
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
+        self.queue.queue = list(state["queue"])
+        self.step = int(state["step"])
+        self.train_seconds = float(state["train_seconds"])
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _enter(self, stage: Stage) -> None:
+        self.method.enter_stage(stage)
+        self.trainable = {
+            name: [p for g in self.groups if g.optimizer == name for p in g.params if p.requires_grad]
+            for name in self.optimizers
+        }
+        for name in stage.phases:
+            if name not in self.optimizers:
+                raise ValueError(f"{self.method.name}: stage {stage.name!r} runs phase {name!r} with no parameters")
+
+    def stage_at(self, step: int) -> Stage:
+        for start, end, stage in self.spans:
+            if start <= step < end:
+                return stage
+        return self.spans[-1][2]
+
+    def _check_finite(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
+        means = {k: (v / max(count, 1)).item() for k, v in sums.items()}
+        bad = {k: v for k, v in means.items() if not torch.isfinite(torch.tensor(v))}
+        if bad:
+            raise DivergedError(f"non-finite loss at step {self.step}: {bad}")
+        return means
+
+    def run(self) -> TrainOutcome:
+        cfg = self.config
+        torch.manual_seed(self.seed)
+        resumed_from = self.step if self.load_checkpoint() else None
+        if resumed_from is not None:
+            log.info("resumed from step %d (%s)", self.step, self.checkpoint_path())
+        elif cfg.eval_at_start and self.evaluate is not None:
+            self.evaluate(self.method, 0)
+
+        every_ckpt = cfg.checkpoint_every or cfg.eval_every
+        current: Stage | None = None
+        sums: dict[str, torch.Tensor] = {}
+        count = 0
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc=self.desc,
+            disable=not self.progress,
+            leave=False,
+            dynamic_ncols=True,
+        )
+        start = time.perf_counter()
+        while self.step < cfg.steps:
+            stage = self.stage_at(self.step)
+            if stage is not current:
+                current = stage
+                self._enter(stage)
+                log.info("stage %r from step %d", stage.name, self.step)
+            batch = self.next_batch()
+            ctx = StepContext(
+                step=self.step,
+                stage=stage.name,
+                sample_latents=self.sample_latents,
+                r1_gamma=cfg.r1_gamma,
+                r1_every=cfg.r1_every,
+                do_r1=self.step % cfg.r1_every == 0,
+                trainable=self.trainable,
+                generator=self.generator,
+            )
+            for phase in stage.phases:
+                optimizer = self.optimizers[phase]
+                optimizer.zero_grad(set_to_none=True)
+                terms = self.method.accumulate_gradients(phase, batch, ctx)
+                optimizer.step()
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0) + v.float()
+            if "G" in stage.phases:
+                t = self.step
+                decay = min(cfg.ema_decay, (1 + t) / (10 + t)) if cfg.ema_rampup else cfg.ema_decay
+                update_ema(self.method.G_ema, self.method.G, decay)
+            self.step += 1
+            count += 1
+            bar.update(1)
+
+            boundary = self.step % cfg.log_every == 0 or self.step % every_ckpt == 0 or self.step == cfg.steps
+            evaluate_now = self.step % cfg.eval_every == 0 or self.step == cfg.steps
+            if boundary or evaluate_now:
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                self.train_seconds += time.perf_counter() - start
+                means = self._check_finite(sums, count)
+                sums, count = {}, 0
+                log.info("step %d [%s] %s", self.step, stage.name, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
+                bar.set_postfix({k: f"{v:.3f}" for k, v in list(means.items())[:4]}, refresh=False)
+                if evaluate_now and self.evaluate is not None:
+                    self.evaluate(self.method, self.step)
+                if evaluate_now or self.step % every_ckpt == 0:
+                    self.save_checkpoint()
+                start = time.perf_counter()
+        bar.close()
+        images = cfg.steps * cfg.batch_size
+        return TrainOutcome(
+            steps=self.step,
+            train_seconds=self.train_seconds,
+            images_per_second=images / self.train_seconds if self.train_seconds > 0 else float("nan"),
+            trainable_parameters=self.trainable_parameter_count,
+            resumed_from=resumed_from,
+        )
