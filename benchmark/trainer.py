@@ -143,6 +143,7 @@ class Trainer:
         self.step = 0
         self.train_seconds = 0.0
         self.trainable: dict[str, list[torch.nn.Parameter]] = {}
+        self._resumed_from: int | None | bool = False  # False: resume() not called yet
 
     @property
     def trainable_parameter_count(self) -> int:
@@ -224,6 +225,12 @@ class Trainer:
             if name not in self.optimizers:
                 raise ValueError(f"{self.method.name}: stage {stage.name!r} runs phase {name!r} with no parameters")
 
+    def _evaluate(self) -> None:
+        """Run the evaluation callback on a forked RNG, so evaluating never changes the training run."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.evaluate(self.method, self.step)
+
     def stage_at(self, step: int) -> Stage:
         for start, end, stage in self.spans:
             if start <= step < end:
@@ -237,14 +244,24 @@ class Trainer:
             raise DivergedError(f"non-finite loss at step {self.step}: {bad}")
         return means
 
+    def resume(self) -> int | None:
+        """Load the last checkpoint if there is one; returns its step (None for a fresh start).
+
+        ``run`` calls this itself; call it first to learn the step (e.g. to drop evaluation rows
+        written after that checkpoint by a killed run).
+        """
+        if self._resumed_from is False:
+            torch.manual_seed(self.seed)
+            self._resumed_from = self.step if self.load_checkpoint() else None
+            if self._resumed_from is not None:
+                log.info("resumed from step %d (%s)", self.step, self.checkpoint_path())
+        return self._resumed_from
+
     def run(self) -> TrainOutcome:
         cfg = self.config
-        torch.manual_seed(self.seed)
-        resumed_from = self.step if self.load_checkpoint() else None
-        if resumed_from is not None:
-            log.info("resumed from step %d (%s)", self.step, self.checkpoint_path())
-        elif cfg.eval_at_start and self.evaluate is not None:
-            self.evaluate(self.method, 0)
+        resumed_from = self.resume()
+        if resumed_from is None and cfg.eval_at_start and self.evaluate is not None:
+            self._evaluate()
 
         every_ckpt = cfg.checkpoint_every or cfg.eval_every
         current: Stage | None = None
@@ -302,7 +319,7 @@ class Trainer:
                 log.info("step %d [%s] %s", self.step, stage.name, " ".join(f"{k}={v:.4f}" for k, v in means.items()))
                 bar.set_postfix({k: f"{v:.3f}" for k, v in list(means.items())[:4]}, refresh=False)
                 if evaluate_now and self.evaluate is not None:
-                    self.evaluate(self.method, self.step)
+                    self._evaluate()
                 if evaluate_now or self.step % every_ckpt == 0:
                     self.save_checkpoint()
                 start = time.perf_counter()

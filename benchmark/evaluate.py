@@ -1,0 +1,156 @@
+"""Evaluation: samples -> features -> metrics, with the same fixed latents for every cell.
+
+Every method of a suite is scored on the same evaluation latents (seeded by ``eval.seed``) and
+the same real features, so differences between rows come from the methods. Real features are
+computed once per target and cached on disk under a hash of the extractor and the images. For a
+conditional target, generated labels are balanced over the classes and intra-class FID compares
+each class's samples with that class's real images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from benchmark import metrics as M
+from benchmark.config import EvalConfig
+from benchmark.features import FeatureExtractor
+from benchmark.io import atomic_torch_save
+from datasets.preprocess import PreparedImages
+from methods.base import Method
+
+log = logging.getLogger(__name__)
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1], the range generators produce."""
+    return images.float() / 127.5 - 1
+
+
+@dataclass
+class Evaluation:
+    """One evaluation's outcome: metric values, per-class FIDs and a grid of samples in [-1, 1]."""
+
+    step: int
+    metrics: dict[str, float]
+    per_class: dict[str, float]
+    grid: torch.Tensor
+    nearest_pairs: torch.Tensor | None  # (2n, C, H, W): generated, nearest training image, ...
+
+
+class Evaluator:
+    """Scores a method's EMA generator against a target's real images.
+
+    Args:
+        extractor: the feature network (its ``name`` is recorded with every metric).
+        reference: the full target split, the real side of every metric.
+        train: the few-shot training images (memorisation compares samples to them).
+        config: the protocol (sample count, metrics, PRDC k, KID subsets, seed).
+        conditional: balance generated labels over classes and compute intra-class FID.
+        style_dim: the latent size.
+        device: where to sample and extract.
+        cache_dir: where real features are cached (no caching when None).
+    """
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        reference: PreparedImages,
+        train: PreparedImages,
+        config: EvalConfig,
+        conditional: bool,
+        style_dim: int,
+        device: str | torch.device = "cpu",
+        cache_dir: str | Path | None = None,
+    ):
+        self.extractor = extractor
+        self.config = config
+        self.conditional = conditional
+        self.device = torch.device(device)
+        self.n_classes = len(reference.class_names)
+        self.reference_labels = reference.labels
+        self.real = self._features(reference.images, cache_dir)
+        self.train_images = train.images
+        self.train_features = self._features(train.images, cache_dir)
+        train_paths = set(train.paths)
+        heldout = [i for i, p in enumerate(reference.paths) if p not in train_paths]
+        self.heldout = self.real[heldout] if heldout else None
+        generator = torch.Generator().manual_seed(config.seed)
+        self.z = torch.randn(config.n_fake, style_dim, generator=generator)
+        self.labels = torch.arange(config.n_fake) % self.n_classes
+        self.noise_seed = int(torch.randint(2**31 - 1, (), generator=generator))
+
+    @property
+    def n_real(self) -> int:
+        return len(self.real)
+
+    def _features(self, images: torch.Tensor, cache_dir) -> torch.Tensor:
+        key = hashlib.sha1(self.extractor.name.encode())
+        key.update(images.numpy().tobytes())
+        path = Path(cache_dir) / "features" / f"{self.extractor.name}-{key.hexdigest()[:16]}.pt" if cache_dir else None
+        if path is not None and path.exists():
+            return torch.load(path, weights_only=True)
+        features = self.extractor.extract(to_unit_range(images), self.config.batch_size)
+        if path is not None:
+            atomic_torch_save(features, path)
+        return features
+
+    @torch.no_grad()
+    def generate(self, method: Method) -> torch.Tensor:
+        """All evaluation samples in [-1, 1] on the CPU, drawn without touching the training RNG."""
+        out = []
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.noise_seed)
+            for i in range(0, self.config.n_fake, self.config.batch_size):
+                z = self.z[i : i + self.config.batch_size].to(self.device)
+                labels = self.labels[i : i + self.config.batch_size].to(self.device) if self.conditional else None
+                out.append(method.sample(z, labels).float().cpu())
+        return torch.cat(out)
+
+    def __call__(self, method: Method, step: int) -> Evaluation:
+        was_training = method.training
+        method.eval()
+        fake_images = self.generate(method)
+        method.train(was_training)
+        fake = self.extractor.extract(fake_images, self.config.batch_size)
+        values, per_class, pairs = self.score(fake)
+        nearest = None
+        if pairs:
+            train = to_unit_range(self.train_images)
+            nearest = torch.stack([image for i, j, _ in pairs for image in (fake_images[i], train[j])])
+        return Evaluation(step, values, per_class, fake_images[: self.config.grid], nearest)
+
+    def score(self, fake: torch.Tensor) -> tuple[dict[str, float], dict[str, float], list]:
+        """Every configured metric on generated features ``fake`` (N, dim)."""
+        cfg, wanted = self.config, set(self.config.metrics)
+        device = self.device
+        if not torch.isfinite(fake).all():
+            raise FloatingPointError("generated images give non-finite features")
+        values: dict[str, float] = {}
+        per_class: dict[str, float] = {}
+        pairs: list = []
+        if "fid" in wanted:
+            values["fid"] = M.frechet_distance(self.real, fake, device=device)
+        if "kid" in wanted:
+            values["kid"] = M.kid(
+                self.real, fake, num_subsets=cfg.kid_subsets, max_subset_size=cfg.kid_subset_size, device=device
+            )
+        if "kmmd" in wanted:
+            values["kmmd"] = M.kmmd(self.real, fake, device=device)
+        if "prdc" in wanted:
+            values.update(M.prdc(self.real, fake, k=cfg.prdc_k, device=device))
+        if "intra_fid" in wanted and self.conditional and self.n_classes > 1:
+            values["intra_fid"], by_class = M.intra_class_fid(
+                self.real, self.reference_labels, fake, self.labels, device=device
+            )
+            per_class = {str(k): float(v) for k, v in by_class.items()}
+        if "memorization" in wanted:
+            memo = M.memorization(self.train_features, fake, heldout=self.heldout, device=device)
+            values["memorization"] = memo.get("ratio", memo["fake_to_train"])
+            pairs = M.closest_pairs(fake, self.train_features, n=min(8, len(fake)), device=device)
+        return {k: float(v) for k, v in values.items()}, per_class, pairs

@@ -1,0 +1,325 @@
+"""Suite -> cells -> run folders: the flow of one benchmark, one direction.
+
+A cell is (target, shots, method, seed). Cells are independent: each loads its source and its
+few-shot split, trains, evaluates and writes its run folder. Finished cells are skipped,
+interrupted ones resume from their checkpoint, and a diverging or crashing cell is marked
+failed in the index while the suite goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
+from benchmark.errors import BenchmarkError, DivergedError
+from benchmark.evaluate import Evaluation, Evaluator
+from benchmark.features import build_extractor
+from benchmark.io import append_jsonl, read_jsonl, write_json, write_yaml
+from benchmark.sources import Source, load_source
+from benchmark.store import CellKey, ResultsStore
+from benchmark.trainer import TrainData, Trainer
+from datasets import build_dataset
+from datasets.preprocess import PreparedImages, prepare_images
+from datasets.splits import few_shot_manifest, manifest_indices, write_manifest
+from methods import TargetSpec, build_method
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a method trained on a target's few-shot split with one seed."""
+
+    suite: SuiteConfig
+    target: TargetConfig
+    shots: int | None
+    method: MethodEntry
+    seed: int
+
+    @property
+    def cell_id(self) -> str:
+        shots = "all" if self.shots is None else f"{self.shots}shot"
+        return f"{self.target.name}-{shots}-{self.method.label}-s{self.seed}"
+
+    @property
+    def source_name(self) -> str:
+        return self.method.source or self.suite.source
+
+    def resolved(self) -> dict:
+        """Everything that determines this cell's result (its run folder's config.yaml)."""
+        s = self.suite
+        sources = {self.source_name, *self.method.options.get("sources", [])}
+        return {
+            "suite": s.name,
+            "cell": self.cell_id,
+            "target": to_plain(dataclasses.replace(self.target, data_root=None)),
+            "shots": self.shots,
+            "seed": self.seed,
+            "method": to_plain(self.method),
+            "source": self.source_name,
+            "sources": {name: to_plain(s.sources[name]) for name in sorted(sources)},
+            "backbone": s.backbone.to_dict(),
+            "train": to_plain(s.train),
+            "eval": to_plain(s.eval),
+            "feature_extractor": {"name": s.feature_extractor, "options": s.feature_options},
+        }
+
+    @property
+    def key(self) -> CellKey:
+        return CellKey(self.suite.name, self.cell_id, config_hash(self.resolved()))
+
+
+def expand_cells(suite: SuiteConfig) -> list[Cell]:
+    """Targets x shots x methods x seeds, in that nesting order."""
+    return [
+        Cell(suite, target, shots, method, seed)
+        for target in suite.targets
+        for shots in target.shots
+        for method in suite.methods
+        for seed in suite.seeds
+    ]
+
+
+class SuiteContext:
+    """Per-process caches for a suite: loaded sources, prepared images, the feature extractor."""
+
+    def __init__(self, suite: SuiteConfig, store: ResultsStore, cache_dir: Path, device: str, progress: bool = True):
+        self.suite, self.store, self.cache_dir, self.device, self.progress = suite, store, cache_dir, device, progress
+        self._sources: dict[str, Source] = {}
+        self._images: dict[tuple, PreparedImages] = {}
+        self._extractor = None
+
+    def source(self, name: str) -> Source:
+        if name not in self._sources:
+            spec = self.suite.sources[name]
+            options = dict(spec.options)
+            if spec.kind.startswith("toy"):
+                options.update(backbone=self.suite.backbone, name=name, progress=self.progress)
+            else:
+                options.setdefault("resolution", self.suite.resolution)
+            self._sources[name] = load_source(
+                spec.kind, spec.path, cache_dir=self.cache_dir, device=self.device, **options
+            )
+        return self._sources[name]
+
+    def images(self, target: TargetConfig, split: str) -> PreparedImages:
+        key = (target.name, split)
+        if key not in self._images:
+            loader = build_dataset(
+                target.dataset, target.data_root, split=split, classes=target.classes, **target.options
+            )
+            self._images[key] = prepare_images(
+                loader,
+                self.suite.resolution,
+                self.suite.image_channels,
+                crop=target.crop,
+                cache_dir=self.cache_dir,
+                progress=self.progress,
+            )
+        return self._images[key]
+
+    def extractor(self):
+        if self._extractor is None:
+            self._extractor = build_extractor(
+                self.suite.feature_extractor, cache_dir=self.cache_dir, device=self.device, **self.suite.feature_options
+            )
+        return self._extractor
+
+
+def _grid(images: torch.Tensor, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, path, nrow=max(1, int(math.sqrt(len(images)))), normalize=True, value_range=(-1, 1))
+
+
+class _RunLog:
+    """Route the harness's log records to the cell's log.txt while the cell runs."""
+
+    def __init__(self, path: Path):
+        self.handler = logging.FileHandler(path)
+        self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        self.handler.setLevel(logging.INFO)
+
+    def __enter__(self):
+        root = logging.getLogger()
+        root.addHandler(self.handler)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            self._old_level = root.level
+            root.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc):
+        root = logging.getLogger()
+        root.removeHandler(self.handler)
+        if hasattr(self, "_old_level"):
+            root.setLevel(self._old_level)
+        self.handler.close()
+
+
+def run_cell(cell: Cell, ctx: SuiteContext) -> str:
+    """Train and evaluate one cell; returns its final status ("finished" or "failed")."""
+    key, store = cell.key, ctx.store
+    run_dir = store.run_dir(key)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_yaml(cell.resolved(), run_dir / "config.yaml")
+    started = time.time()
+    with _RunLog(run_dir / "log.txt"):
+        log.info("cell %s -> %s", cell.cell_id, run_dir)
+        store.start(
+            key,
+            target=cell.target.name,
+            dataset=cell.target.dataset,
+            shots=cell.shots,
+            method=cell.method.name,
+            method_label=cell.method.label,
+            seed=cell.seed,
+            run_dir=str(run_dir),
+            extractor=ctx.suite.feature_extractor,
+            n_fake=ctx.suite.eval.n_fake,
+        )
+        try:
+            outcome, final = _train_cell(cell, ctx, run_dir)
+        except (DivergedError, FloatingPointError) as err:
+            log.error("cell %s diverged: %s", cell.cell_id, err)
+            _finish(store, key, run_dir, "failed", started, error=f"diverged: {err}")
+            return "failed"
+        except BenchmarkError:
+            raise
+        except Exception as err:  # a crashing cell must not take the suite down; its traceback is in log.txt
+            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())
+            _finish(store, key, run_dir, "failed", started, error=f"{type(err).__name__}: {err}")
+            return "failed"
+        _finish(store, key, run_dir, "finished", started, outcome=outcome, final=final)
+        return "finished"
+
+
+def _finish(store, key, run_dir: Path, status: str, started: float, error=None, outcome=None, final=None):
+    fields = {"wall_seconds": time.time() - started, "error": error}
+    result = {"status": status, "cell": key.cell_id, "config_hash": key.config_hash, "error": error}
+    if outcome is not None:
+        fields.update(
+            train_seconds=outcome["train_seconds"],
+            images_per_second=outcome["images_per_second"],
+            trainable_params=outcome["trainable_parameters"],
+            steps=outcome["steps"],
+        )
+        result.update(outcome)
+    if final is not None:
+        result["metrics"] = final
+    store.finish(key, status, **fields)
+    write_json(result, run_dir / "result.json")
+
+
+def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
+    suite, target, key, store = ctx.suite, cell.target, cell.key, ctx.store
+    train_split = ctx.images(target, target.split)
+    eval_split = ctx.images(target, target.eval_split or target.split)
+    manifest = few_shot_manifest(train_split, cell.shots, cell.seed, dataset=target.dataset)
+    write_manifest(manifest, run_dir / "manifest.json")
+    train = train_split.subset(manifest_indices(train_split, manifest))
+    log.info("%d training images (%s), evaluated against %d", len(train), target.name, len(eval_split))
+
+    source = ctx.source(cell.source_name)
+    spec = TargetSpec(
+        n_classes=len(train.class_names),
+        conditional=target.conditional,
+        resolution=suite.resolution,
+        image_channels=suite.image_channels,
+        n_images=len(train),
+    )
+    options = dict(cell.method.options)
+    if "sources" in options:
+        options["sources"] = [ctx.source(name) for name in options["sources"]]
+    torch.manual_seed(cell.seed)
+    method = build_method(cell.method.name, source, spec, **options)
+
+    extractor = ctx.extractor()
+    evaluator = Evaluator(
+        extractor, eval_split, train, suite.eval, target.conditional, source.config.style_dim, ctx.device, ctx.cache_dir
+    )
+    store.start(key, n_real=evaluator.n_real)
+    metrics_path = run_dir / "metrics.jsonl"
+    final: dict[str, float] = {}
+
+    def on_evaluate(m, step: int) -> None:
+        ev: Evaluation = evaluator(m, step)
+        append_jsonl(
+            {
+                "step": step,
+                "metrics": ev.metrics,
+                "per_class": ev.per_class,
+                "extractor": extractor.name,
+                "n_fake": suite.eval.n_fake,
+                "n_real": evaluator.n_real,
+                "time": time.time(),
+            },
+            metrics_path,
+        )
+        store.record_metrics(key, step, ev.metrics)
+        _grid(ev.grid, run_dir / "samples" / f"step_{step:06d}.png")
+        if ev.nearest_pairs is not None:
+            # Each generated sample beside its nearest training image: copying shows at a glance.
+            save_image(
+                ev.nearest_pairs, run_dir / "nearest_training_images.png", nrow=2, normalize=True, value_range=(-1, 1)
+            )
+        final.clear()
+        final.update(ev.metrics)
+        log.info("eval step %d: %s", step, " ".join(f"{k}={v:.4g}" for k, v in ev.metrics.items()))
+
+    data = TrainData(train.images, train.labels)
+    trainer = Trainer(
+        method,
+        data,
+        suite.train,
+        ctx.device,
+        cell.seed,
+        run_dir / "checkpoints",
+        on_evaluate,
+        ctx.progress,
+        desc=cell.cell_id,
+    )
+    resumed = trainer.resume()
+    if resumed is not None:
+        rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]
+        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        store.forget_metrics_after(key, resumed)
+        if rows:
+            final.update(rows[-1]["metrics"])
+    outcome = trainer.run()
+    extra = method.extra_state()
+    if extra:
+        write_json(extra, run_dir / "method_state.json")
+    return dataclasses.asdict(outcome), dict(final)
+
+
+def run_suite(
+    suite: SuiteConfig,
+    store: ResultsStore,
+    cache_dir: str | Path,
+    device: str = "cpu",
+    progress: bool = True,
+    retry_failed: bool = False,
+) -> dict[str, int]:
+    """Run every cell of a suite in this process, one after another; returns counts by status."""
+    cache_dir = Path(cache_dir)
+    ctx = SuiteContext(suite, store, cache_dir, device, progress)
+    counts = {"finished": 0, "failed": 0, "skipped": 0}
+    cells = expand_cells(suite)
+    from tqdm.auto import tqdm
+
+    for cell in tqdm(cells, desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True):
+        status = store.status(cell.key)
+        if status == "finished" or (status == "failed" and not retry_failed):
+            counts["skipped"] += 1
+            continue
+        counts[run_cell(cell, ctx)] += 1
+    return counts

@@ -1,0 +1,70 @@
+"""Shared fixtures: a session cache (digits classifier, toy source, prepared images) and a tiny suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+TINY_BACKBONE = {"style_dim": 16, "n_mlp": 2, "channels": {4: 16, 8: 16, 16: 8, 32: 8}, "fused_min_resolution": 16}
+
+
+def tiny_suite(**overrides) -> dict:
+    """A suite on the toy digits that trains in seconds: tiny networks, a few steps, few samples."""
+    suite = {
+        "name": "tiny",
+        "description": "test suite",
+        "resolution": 32,
+        "image_channels": 1,
+        "backbone": dict(TINY_BACKBONE),
+        "sources": {
+            "digits-0to6": {
+                "kind": "toy-pretrain",
+                "options": {"dataset": "digits", "classes": [0, 1, 2, 3, 4, 5, 6], "steps": 6, "batch_size": 8},
+            }
+        },
+        "feature_extractor": "digits-classifier",
+        "targets": [
+            {"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]},
+            {"name": "digits89", "dataset": "digits", "classes": [8, 9], "conditional": True, "shots": [3]},
+        ],
+        "methods": ["scratch", "transfergan", "freezed"],
+        "seeds": [0],
+        "train": {"steps": 4, "batch_size": 4, "eval_every": 2, "log_every": 1, "hflip": False, "r1_every": 2},
+        "eval": {"n_fake": 40, "batch_size": 20, "grid": 8, "kid_subsets": 4, "kid_subset_size": 10},
+    }
+    suite.update(overrides)
+    return suite
+
+
+def write_suite(path: Path, suite: dict) -> Path:
+    path.write_text(yaml.safe_dump(suite, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One cache for the whole session: the classifier and the tiny source are trained once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def suite_file(tmp_path) -> Path:
+    return write_suite(tmp_path / "tiny.yaml", tiny_suite())
+
+
+@pytest.fixture(scope="session")
+def tiny_source(cache_dir):
+    from benchmark.nets import BackboneConfig
+    from benchmark.sources import load_source
+
+    backbone = BackboneConfig(resolution=32, image_channels=1, **TINY_BACKBONE)
+    return load_source(
+        "toy-pretrain", None, backbone=backbone, classes=[0, 1, 2, 3, 4, 5, 6], steps=6, batch_size=8,
+        cache_dir=cache_dir, progress=False,
+    )  # fmt: skip

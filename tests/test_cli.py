@@ -1,0 +1,138 @@
+"""The command line, end to end on a tiny suite: files produced, skips, resume after SIGKILL, errors."""
+
+import json
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tiny_suite, write_suite
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args, cache_dir, timeout=600, **popen):
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "2"}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run_benchmark.py"), *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen,
+    )  # fmt: skip
+
+
+def test_end_to_end_writes_every_file(tmp_path, suite_file, cache_dir):
+    out = tmp_path / "out"
+    result = run_cli("--suite", suite_file, "--out", out, "--no-progress", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    assert "tables:" in result.stdout
+
+    runs = sorted((out / "runs" / "tiny").iterdir())
+    assert len(runs) == 2 * 3  # two targets x three methods x one seed
+    for run in runs:
+        for name in ("config.yaml", "manifest.json", "metrics.jsonl", "log.txt", "result.json", "checkpoints/last.pt"):
+            assert (run / name).is_file(), f"{run.name}: {name} missing"
+        assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:06d}.png" for s in (0, 2, 4)]
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in rows] == [0, 2, 4]
+        final = rows[-1]["metrics"]
+        assert {"fid", "kid", "kmmd", "precision", "recall", "density", "coverage"} <= set(final)
+        assert all(math.isfinite(v) for v in final.values())
+        assert rows[-1]["extractor"] == "digits-classifier" and rows[-1]["n_fake"] == 40
+        result_json = json.loads((run / "result.json").read_text())
+        assert result_json["status"] == "finished" and result_json["trainable_parameters"] > 0
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert all(len(v) in (5, 3) for v in manifest["files"].values())
+    conditional = [r for r in runs if r.name.startswith("digits89")]
+    assert all("intra_fid" in json.loads((r / "result.json").read_text())["metrics"] for r in conditional)
+
+    with sqlite3.connect(out / "results.sqlite") as db:
+        statuses = [s for (s,) in db.execute("SELECT status FROM cells")]
+    assert statuses == ["finished"] * 6
+    tables = out / "tables" / "tiny"
+    for suffix in (".csv", ".tex", ".md"):
+        assert list(tables.glob(f"*{suffix}")), f"no {suffix} table"
+    assert list((tables / "plots").glob("*.png"))
+
+    again = run_cli("--suite", suite_file, "--out", out, "--no-progress", cache_dir=cache_dir)
+    assert again.returncode == 0 and "skipped 6" in again.stdout
+
+
+def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
+    raw = tiny_suite(
+        methods=["transfergan"],
+        targets=[{"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]}],
+        train={"steps": 60, "batch_size": 4, "eval_every": 20, "checkpoint_every": 5, "log_every": 5,
+               "hflip": False, "r1_every": 2},
+    )  # fmt: skip
+    suite = write_suite(tmp_path / "kill.yaml", raw)
+    clean = run_cli("--suite", suite, "--out", tmp_path / "clean", "--no-progress", "--no-report", cache_dir=cache_dir)
+    assert clean.returncode == 0, clean.stderr
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "2"}
+    cmd = [sys.executable, str(ROOT / "run_benchmark.py"), "--suite", str(suite), "--out", str(out), "--no-progress",
+           "--no-report"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    checkpoint = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list(out.glob("runs/*/*/checkpoints/last.pt"))
+        if found:
+            checkpoint = found[0]
+            break
+        time.sleep(0.05)
+    assert checkpoint is not None and proc.poll() is None, "the run ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    resumed = run_cli("--suite", suite, "--out", out, "--no-progress", "--no-report", cache_dir=cache_dir)
+    assert resumed.returncode == 0, resumed.stderr
+    run_dir = checkpoint.parent.parent
+    assert "resumed from step" in (run_dir / "log.txt").read_text()
+
+    def final_metrics(root):
+        (metrics,) = root.glob("runs/*/*/metrics.jsonl")
+        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+        assert [r["step"] for r in rows] == [0, 20, 40, 60]
+        return rows[-1]["metrics"]
+
+    assert final_metrics(out) == final_metrics(tmp_path / "clean")
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--suite", "nope"], "unknown suite 'nope'"),
+        (["--suite", "toy", "--methods", "nope"], "unknown method 'nope'; valid methods:"),
+        (["--suite", "{bad}"], "malformed YAML"),
+        (["--suite", "toy", "--out", "/proc/forbidden"], "not writable"),
+        (["report", "--out", "{empty}"], "no results in"),
+    ],
+)
+def test_user_errors_are_one_line_with_exit_code_2(args, message, tmp_path, cache_dir):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ntargets: [oops\n")
+    args = [str(bad) if a == "{bad}" else str(tmp_path / "empty") if a == "{empty}" else a for a in args]
+    result = run_cli(*args, cache_dir=cache_dir)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+def test_list_shows_registries(cache_dir):
+    result = run_cli("list", cache_dir=cache_dir)
+    assert result.returncode == 0
+    for name in ("scratch", "transfergan", "freezed", "digits", "toy-pretrain", "digits-classifier", "toy"):
+        assert name in result.stdout
+
+
+def test_dry_run_lists_cells(suite_file, cache_dir):
+    result = run_cli("--suite", suite_file, "--dry-run", cache_dir=cache_dir)
+    assert result.returncode == 0
+    assert "digit7-5shot-freezed-s0" in result.stdout and "# 6 cells" in result.stdout

@@ -1,0 +1,78 @@
+"""Suite YAML validation: every shipped suite parses; bad input gives one clear error."""
+
+import pytest
+
+from benchmark.config import apply_budget, load_suite, parse_suite, read_yaml, shipped_suites, suite_path
+from benchmark.errors import BenchmarkError
+from tests.conftest import tiny_suite, write_suite
+
+
+@pytest.mark.parametrize("name", shipped_suites())
+def test_every_shipped_suite_parses(name):
+    suite = load_suite(name)
+    assert suite.targets and suite.methods and suite.seeds
+    smoke = load_suite(name, budget="smoke")
+    assert smoke.train.steps < suite.train.steps and smoke.eval.n_fake < suite.eval.n_fake
+
+
+def test_toy_suite_matches_the_design():
+    suite = load_suite("toy")
+    assert suite.resolution == 32 and suite.feature_extractor == "digits-classifier"
+    uncond = [t for t in suite.targets if not t.conditional]
+    cond = [t for t in suite.targets if t.conditional]
+    assert uncond and set(uncond[0].shots) >= {10, 50} and len(uncond[0].classes) == 1
+    assert cond and len(cond[0].classes) == 3
+    source_classes = set(suite.sources[suite.source].options["classes"])
+    assert not source_classes & {c for t in suite.targets for c in t.classes}, "the source must not see target classes"
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s.update(trian={}), "unknown key"),
+        (lambda s: s["train"].update(stepz=3), "unknown key"),
+        (lambda s: s["train"].update(steps=0), "positive"),
+        (lambda s: s.update(methods=["nope"]), "unknown method 'nope'"),
+        (lambda s: s["targets"][0].update(dataset="nope"), "unknown dataset 'nope'"),
+        (lambda s: s.update(feature_extractor="nope"), "unknown feature extractor"),
+        (lambda s: s.update(source="elsewhere"), "not among sources"),
+        (lambda s: s["eval"].update(metrics=["fid", "ssim"]), "unknown"),
+        (lambda s: s.update(methods=["freezed", "freezed"]), "labels must be unique"),
+        (lambda s: s.pop("targets"), "missing required key"),
+    ],
+)
+def test_bad_suites_give_clear_errors(mutate, message):
+    raw = tiny_suite()
+    mutate(raw)
+    with pytest.raises(BenchmarkError, match=message):
+        parse_suite(raw)
+
+
+def test_malformed_yaml_names_the_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: x\ntargets:\n  - name: a\n   dataset: b\n")
+    with pytest.raises(BenchmarkError, match=r"malformed YAML in .*bad.yaml at line 4"):
+        read_yaml(path)
+
+
+def test_unknown_suite_lists_the_shipped_ones():
+    with pytest.raises(BenchmarkError, match="shipped suites: .*toy"):
+        suite_path("nope")
+
+
+def test_overrides_and_budgets(tmp_path):
+    path = write_suite(tmp_path / "s.yaml", tiny_suite())
+    suite = load_suite(str(path), methods=["freezed"], seeds=[4, 5], budget="smoke")
+    assert [m.label for m in suite.methods] == ["freezed"] and suite.seeds == (4, 5)
+    assert suite.train.steps == 4 and suite.eval.n_fake == 48
+    assert suite.sources["digits-0to6"].options["steps"] == 6
+    with pytest.raises(BenchmarkError, match="unknown budget"):
+        apply_budget({}, "huge")
+
+
+def test_method_variants_with_labels():
+    raw = tiny_suite(
+        methods=["freezed", {"name": "freezed", "label": "freezed-d1", "options": {"d_trainable_blocks": 1}}]
+    )
+    suite = parse_suite(raw)
+    assert suite.method("freezed-d1").options == {"d_trainable_blocks": 1}

@@ -1,0 +1,137 @@
+"""The shared loop: checkpoint round trip, bit-exact resume, stages, divergence detection."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from benchmark.errors import DivergedError
+from benchmark.trainer import Trainer, stage_schedule
+from methods import Stage, build_method
+from methods.base import AdversarialMethod
+from tests.methods.helpers import quick_config, toy_data, toy_target
+
+
+class _Kill(Exception):
+    pass
+
+
+def _trainer(source, steps, ckpt_dir=None, evaluate=None, name="transfergan", seed=3, **cfg):
+    torch.manual_seed(seed)
+    target = toy_target()
+    method = build_method(name, source, target)
+    config = quick_config(steps=steps, **cfg)
+    return Trainer(
+        method, toy_data(target), config, seed=seed, checkpoint_dir=ckpt_dir, evaluate=evaluate, progress=False
+    )
+
+
+def _state(trainer):
+    return {k: v.clone() for k, v in trainer.method.state_dict().items()}
+
+
+def test_checkpoint_round_trip(tiny_source, tmp_path):
+    a = _trainer(tiny_source, 2, tmp_path, eval_every=2)
+    a.run()
+    b = _trainer(tiny_source, 2, tmp_path, eval_every=2)
+    assert b.resume() == 2
+    for k, v in _state(a).items():
+        assert torch.equal(v, b.method.state_dict()[k]), k
+    for name in a.optimizers:
+        sa, sb = a.optimizers[name].state_dict()["state"], b.optimizers[name].state_dict()["state"]
+        assert sa.keys() == sb.keys() and all(torch.equal(sa[i]["exp_avg"], sb[i]["exp_avg"]) for i in sa)
+    assert torch.equal(a.generator.get_state(), b.generator.get_state())
+
+
+def test_resume_after_interruption_is_bit_identical(tiny_source, tmp_path):
+    steps = 6
+    reference = _trainer(tiny_source, steps, None, eval_every=2, mixing_prob=0.5)
+    reference.run()
+
+    def die_at_4(method, step):
+        if step == 4:
+            raise _Kill  # killed after evaluating step 4, before its checkpoint: resume from step 2
+
+    interrupted = _trainer(tiny_source, steps, tmp_path, die_at_4, eval_every=2, mixing_prob=0.5)
+    with pytest.raises(_Kill):
+        interrupted.run()
+    resumed = _trainer(tiny_source, steps, tmp_path, None, eval_every=2, mixing_prob=0.5)
+    assert resumed.resume() == 2
+    outcome = resumed.run()
+    assert outcome.resumed_from == 2 and outcome.steps == steps
+    for k, v in _state(reference).items():
+        assert torch.equal(v, resumed.method.state_dict()[k]), k
+
+
+def test_evaluation_does_not_perturb_training(tiny_source):
+    calls = []
+    plain = _trainer(tiny_source, 4, None, eval_every=2)
+    plain.run()
+    evaluated = _trainer(
+        tiny_source, 4, None, lambda m, s: calls.append((s, m.sample(torch.randn(2, m.style_dim)))), eval_every=2
+    )
+    evaluated.run()
+    assert [s for s, _ in calls] == [0, 2, 4]
+    for k, v in _state(plain).items():
+        assert torch.equal(v, evaluated.method.state_dict()[k]), k
+
+
+def test_stage_schedule_spans():
+    stages = [Stage("miner", 3, ("D", "G")), Stage("all")]
+    assert [(a, b, s.name) for a, b, s in stage_schedule(stages, 10)] == [(0, 3, "miner"), (3, 10, "all")]
+    assert [(a, b, s.name) for a, b, s in stage_schedule(stages, 2)] == [(0, 2, "miner")]
+    with pytest.raises(ValueError):
+        stage_schedule([Stage("a", 2)], 5)
+
+
+class _ExplodingMethod(AdversarialMethod):
+    """Adds an infinite loss term at step 2."""
+
+    name = "exploding"
+
+    def __init__(self, source, target):
+        super().__init__(source, target)
+        self.G, self.D = source.build_generator(), source.build_discriminator()
+
+    def g_regularizers(self, fake, latents, ctx):
+        return {"boom": fake.sum() * (float("inf") if ctx.step >= 2 else 0.0)}
+
+
+def test_non_finite_loss_raises_diverged(tiny_source):
+    method = _ExplodingMethod(tiny_source, toy_target())
+    trainer = Trainer(method, toy_data(toy_target()), quick_config(steps=5, log_every=1), progress=False)
+    with pytest.raises(DivergedError, match="step 3"):
+        trainer.run()
+
+
+def test_lazy_r1_runs_on_the_configured_steps(tiny_source):
+    seen = []
+    trainer = _trainer(tiny_source, 5, r1_every=2)
+    original = trainer.method.accumulate_gradients
+
+    def spy(phase, batch, ctx):
+        terms = original(phase, batch, ctx)
+        if phase == "D":
+            seen.append("r1" in terms)
+        return terms
+
+    trainer.method.accumulate_gradients = spy
+    trainer.run()
+    assert seen == [True, False, True, False, True]
+
+
+def test_stages_narrow_what_trains(tiny_source):
+    """A two-stage method: D only, then G too; G is untouched by the first stage."""
+
+    class TwoStage(_ExplodingMethod):
+        def g_regularizers(self, fake, latents, ctx):
+            return {}
+
+        def stages(self, total_steps):
+            return [Stage("d-only", 2, ("D",)), Stage("both")]
+
+    method = TwoStage(tiny_source, toy_target())
+    g_before = {k: v.clone() for k, v in method.G.state_dict().items()}
+    trainer = Trainer(method, toy_data(toy_target()), dataclasses.replace(quick_config(steps=2)), progress=False)
+    trainer.run()
+    assert all(torch.equal(v, method.G.state_dict()[k]) for k, v in g_before.items())
