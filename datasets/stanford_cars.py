@@ -27,7 +27,9 @@ class StanfordCars(DatasetLoader):
         "devkit/cars_meta.mat, devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat, "
         "cars_train/*.jpg, cars_test/*.jpg (the devkit, image archives and test labels extracted side by side)"
     )
-    homepage = "https://ai.stanford.edu/~jkrause/cars/car_dataset.html (mirrors: Kaggle 'stanford-cars-dataset')"
+    homepage = (
+        "https://ai.stanford.edu/~jkrause/cars/car_dataset.html (no longer served; copies of the same files circulate)"
+    )
     splits = ("train", "test", "all")
     has_bboxes = True
     marker = "devkit"

@@ -185,3 +185,10 @@ def test_loader_options_that_do_not_exist_are_a_one_line_error(layouts):
     with pytest.raises(BenchmarkError) as excinfo:
         build_dataset("afhq", layouts["afhq"].root, include_clutter=True)
     one_line_error(excinfo, "afhq", "bad options")
+
+
+def test_a_class_folder_root_without_class_folders_says_so(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a dataset")
+    with pytest.raises(BenchmarkError) as excinfo:
+        build_dataset("insect30", tmp_path).records()
+    one_line_error(excinfo, "insect30: no class folders under", "one folder per class")
