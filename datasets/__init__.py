@@ -1,6 +1,17 @@
 """Dataset loaders, one module per on-disk format; importing this package registers them all."""
 
-from datasets import digits  # noqa: F401  (registers)
+from datasets import (  # noqa: F401  (registers)
+    afhq,
+    caltech256,
+    cub,
+    digits,
+    flowers102,
+    insect30,
+    mnist,
+    places365,
+    stanford_cars,
+    stanford_dogs,
+)
 from datasets.base import DATASETS, DatasetLoader, Record, build_dataset
 
 __all__ = ["DATASETS", "DatasetLoader", "Record", "build_dataset"]

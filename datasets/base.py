@@ -63,6 +63,12 @@ class DatasetLoader:
     homepage: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ("train",)
     needs_root: ClassVar[bool] = True
+    has_bboxes: ClassVar[bool] = False  # records carry object boxes, so crop="bbox" means something
+    # A file or folder at the top of the extracted dataset, and the folder names its archive (or
+    # torchvision) puts it in: a root that lacks ``marker`` but has ``<subfolder>/marker`` is
+    # descended into, so users may pass either the extraction folder or the dataset's own folder.
+    marker: ClassVar[str] = ""
+    subfolders: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, root: str | Path | None, split: str = "train", classes: Sequence[str | int] | None = None):
         if split not in self.splits:
@@ -73,6 +79,7 @@ class DatasetLoader:
                 raise BenchmarkError(f"{self.name}: no data root given; pass --data-root DIR. {self.where_to_get()}")
             if not self.root.is_dir():
                 raise BenchmarkError(f"{self.name}: data root {self.root} does not exist. {self.where_to_get()}")
+            self.root = self._locate(self.root)
         self.split = split
         self.requested_classes = list(classes) if classes is not None else None
         self._cache: tuple[list[Record], list[str]] | None = None
@@ -90,6 +97,14 @@ class DatasetLoader:
         if self.homepage:
             parts.append(f"Get it from {self.homepage}.")
         return " ".join(parts)
+
+    def _locate(self, root: Path) -> Path:
+        if not self.marker or (root / self.marker).exists():
+            return root
+        for sub in self.subfolders:
+            if (root / sub / self.marker).exists():
+                return root / sub
+        return root
 
     def missing(self, what: str) -> BenchmarkError:
         """The error for a file or folder the official layout should have."""
