@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--source-ckpt", default=None, help="pretrained source checkpoint (real suites)")
     run.add_argument("--budget", default=None, help="a named budget, e.g. 'smoke' for seconds-long runs")
     run.add_argument("--dry-run", action="store_true", help="print the resolved suite and its cells, then exit")
+    run.add_argument("--jobs", type=int, default=None, help="cells in parallel (default: one per GPU, or per CPU core)")
     run.add_argument("--retry-failed", action="store_true", help="run failed cells again")
     run.add_argument("--no-report", action="store_true", help="do not write tables at the end")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -100,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args) -> int:
     from benchmark.config import load_suite, to_plain
-    from benchmark.runner import expand_cells, run_suite
+    from benchmark.executors import default_jobs, run_local
+    from benchmark.runner import expand_cells
     from benchmark.store import ResultsStore
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
@@ -128,7 +130,11 @@ def cmd_run(args) -> int:
     store = ResultsStore(args.out)
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
-    counts = run_suite(suite, store, cache_dir, device, progress=not args.no_progress, retry_failed=args.retry_failed)
+    print(f"caches (sources, images, features) under {cache_dir}")
+    jobs = args.jobs or default_jobs(device)
+    counts = run_local(
+        suite, store, cache_dir, device, jobs, progress=not args.no_progress, retry_failed=args.retry_failed
+    )
     print(
         f"finished {counts['finished']}, failed {counts['failed']}, skipped {counts['skipped']} "
         f"(already done); index: {store.db_path}"

@@ -55,10 +55,14 @@ class Cell:
     def source_name(self) -> str:
         return self.method.source or self.suite.source
 
+    @property
+    def source_names(self) -> set[str]:
+        """Every source the cell loads: its own, plus any a multi-source method names."""
+        return {self.source_name, *self.method.options.get("sources", [])}
+
     def resolved(self) -> dict:
         """Everything that determines this cell's result (its run folder's config.yaml)."""
         s = self.suite
-        sources = {self.source_name, *self.method.options.get("sources", [])}
         return {
             "suite": s.name,
             "cell": self.cell_id,
@@ -67,7 +71,7 @@ class Cell:
             "seed": self.seed,
             "method": to_plain(self.method),
             "source": self.source_name,
-            "sources": {name: to_plain(s.sources[name]) for name in sorted(sources)},
+            "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
             "backbone": s.backbone.to_dict(),
             "train": to_plain(s.train),
             "eval": to_plain(s.eval),
@@ -299,27 +303,3 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
     if extra:
         write_json(extra, run_dir / "method_state.json")
     return dataclasses.asdict(outcome), dict(final)
-
-
-def run_suite(
-    suite: SuiteConfig,
-    store: ResultsStore,
-    cache_dir: str | Path,
-    device: str = "cpu",
-    progress: bool = True,
-    retry_failed: bool = False,
-) -> dict[str, int]:
-    """Run every cell of a suite in this process, one after another; returns counts by status."""
-    cache_dir = Path(cache_dir)
-    ctx = SuiteContext(suite, store, cache_dir, device, progress)
-    counts = {"finished": 0, "failed": 0, "skipped": 0}
-    cells = expand_cells(suite)
-    from tqdm.auto import tqdm
-
-    for cell in tqdm(cells, desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True):
-        status = store.status(cell.key)
-        if status == "finished" or (status == "failed" and not retry_failed):
-            counts["skipped"] += 1
-            continue
-        counts[run_cell(cell, ctx)] += 1
-    return counts

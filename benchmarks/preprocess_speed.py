@@ -109,13 +109,16 @@ def main(argv=None) -> int:
         n = len(first)
         cache_mb = sum(f.stat().st_size for f in cache.iterdir()) / 2**20
         ratio, ratio_read = uncached / cached, uncached / (cached + paging)
-        print(f"{n} images, {args.size} px JPEGs -> {args.resolution} px, {args.workers or 'all'} threads "
-              f"on {os.cpu_count()} cores, cache file {cache_mb:.0f} MB")
+        print(
+            f"{n} images, {args.size} px JPEGs -> {args.resolution} px, {args.workers or 'all'} threads "
+            f"on {os.cpu_count()} cores, cache file {cache_mb:.0f} MB"
+        )
         print(f"without cache : {uncached:7.2f} s  {n / uncached:9.0f} images/s  (decode, crop, resize, write cache)")
         print(f"with cache    : {cached:7.2f} s  {n / cached:9.0f} images/s  (cache found and memory-mapped)")
         print(f"  + every page read: {cached + paging:7.2f} s  {n / (cached + paging):9.0f} images/s")
-        print(f"speed-up      : {ratio:.0f}x  ({ratio_read:.0f}x with every page read); "
-              f"required >= {args.min_ratio:g}x")
+        print(
+            f"speed-up      : {ratio:.0f}x  ({ratio_read:.0f}x with every page read); required >= {args.min_ratio:g}x"
+        )
         return 0 if ratio >= args.min_ratio else 1
 
 

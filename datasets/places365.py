@@ -104,4 +104,3 @@ class Places365(DatasetLoader):
             Record(f"{folder}/{file.lstrip('/')}", int(label))
             for file, label in zip(table["file"].tolist(), table["label"].tolist())
         ]
-

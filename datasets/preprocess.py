@@ -168,8 +168,10 @@ def prepare_images(
         raise BenchmarkError(f"unknown crop {crop!r}; choose one of {', '.join(CROPS)}")
     if crop == "bbox" and not loader.has_bboxes:
         with_boxes = ", ".join(n for n in DATASETS.names() if DATASETS.get(n).has_bboxes)
-        raise BenchmarkError(f"{loader.name} has no bounding boxes, so crop='bbox' cannot apply (datasets with boxes: "
-                             f"{with_boxes}); use crop='center'")
+        raise BenchmarkError(
+            f"{loader.name} has no bounding boxes, so crop='bbox' cannot apply (datasets with boxes: "
+            f"{with_boxes}); use crop='center'"
+        )
     if channels not in (1, 3):
         raise BenchmarkError(f"channels must be 1 or 3, got {channels}")
     path = None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Tiny networks gain nothing from intra-op threads, and spinning OpenMP threads stall badly when
+# another process shares the cores (seen: 25x slower convolutions on a loaded 2-core machine).
+torch.set_num_threads(1)
 
 TINY_BACKBONE = {"style_dim": 16, "n_mlp": 2, "channels": {4: 16, 8: 16, 16: 8, 32: 8}, "fused_min_resolution": 16}
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args, cache_dir, timeout=600, **popen):
-    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, str(ROOT / "run_benchmark.py"), *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen,
@@ -74,7 +74,7 @@ def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
     assert clean.returncode == 0, clean.stderr
 
     out = tmp_path / "killed"
-    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, str(ROOT / "run_benchmark.py"), "--suite", str(suite), "--out", str(out), "--no-progress",
            "--no-report"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

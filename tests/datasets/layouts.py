@@ -220,8 +220,14 @@ def make_cub200(root: Path) -> Layout:
     write_text(root / "train_test_split.txt", splits)
     write_text(root / "bounding_boxes.txt", boxes)
     classes = [c.split(".", 1)[1] for c in CUB_CLASSES]
-    annotation_files = ["images", "images.txt", "image_class_labels.txt", "classes.txt", "train_test_split.txt",
-                        "bounding_boxes.txt"]
+    annotation_files = [
+        "images",
+        "images.txt",
+        "image_class_labels.txt",
+        "classes.txt",
+        "train_test_split.txt",
+        "bounding_boxes.txt",
+    ]
     return Layout("cub200", root, classes, with_all(records, ("train", "test")), annotation_files)
 
 
@@ -268,9 +274,7 @@ def make_afhq(root: Path) -> Layout:
                 file = f"{split}/{name}/flickr_{name}_{i:06d}.jpg"
                 write_jpeg(root / file, label + i)
                 records[split].append((file, label, None))
-    return Layout(
-        "afhq", root, ["cat", "dog", "wild"], with_all(records, ("train", "val")), ["train/cat", "val/wild"]
-    )
+    return Layout("afhq", root, ["cat", "dog", "wild"], with_all(records, ("train", "val")), ["train/cat", "val/wild"])
 
 
 # -- Places365 -------------------------------------------------------------------------------------
@@ -296,8 +300,13 @@ def make_places365(root: Path) -> Layout:
     write_text(root / "places365_train_challenge.txt", challenge)
     write_text(root / "places365_val.txt", val)
     classes = [c.split("/", 2)[2] for c in PLACES_CATEGORIES]
-    annotation_files = ["categories_places365.txt", "places365_train_standard.txt", "places365_val.txt",
-                        "data_256", "val_256"]
+    annotation_files = [
+        "categories_places365.txt",
+        "places365_train_standard.txt",
+        "places365_val.txt",
+        "data_256",
+        "val_256",
+    ]
     return Layout("places365", root, classes, with_all(records, ("train", "val")), annotation_files)
 
 

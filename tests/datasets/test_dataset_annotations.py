@@ -58,13 +58,17 @@ def test_stanford_dogs_lists_and_xml(layout):
     savemat(lists, {"file_list": cell(["n02085620-Chihuahua/x.jpg"]), "annotation_list": cell(["x"])})
     assert "train_list.mat is malformed: no variable 'labels'" in load_error("stanford_dogs", layout.root)
 
-    savemat(lists, {"file_list": cell(["n02085620-Chihuahua/x.jpg"]), "annotation_list": cell(["x"]),
-                    "labels": np.array([[2.0]])})
+    savemat(
+        lists,
+        {"file_list": cell(["n02085620-Chihuahua/x.jpg"]), "annotation_list": cell(["x"]), "labels": np.array([[2.0]])},
+    )
     message = load_error("stanford_dogs", layout.root)
     assert "label 2 of n02085620-Chihuahua/x.jpg does not match the Images/ folder order" in message
 
-    savemat(lists, {"file_list": cell(["n02085620-Chihuahua/x.jpg"]), "annotation_list": cell(["x"]),
-                    "labels": cell(["one"])})
+    savemat(
+        lists,
+        {"file_list": cell(["n02085620-Chihuahua/x.jpg"]), "annotation_list": cell(["x"]), "labels": cell(["one"])},
+    )
     assert "variable 'labels' holds <U3 values, expected numbers" in load_error("stanford_dogs", layout.root)
 
     build_layout("stanford_dogs", layout.root)
@@ -83,8 +87,9 @@ def test_flowers_mat_files(layout):
     message = load_error("flowers102", layout.root, split="test")
     assert "setid.mat is malformed: no variable 'tstid'" in message and "trnid, valid" in message
 
-    savemat(layout.root / "setid.mat", {"trnid": np.array([[1, 99999]]), "valid": np.array([[3]]),
-                                        "tstid": np.array([[4]])})
+    savemat(
+        layout.root / "setid.mat", {"trnid": np.array([[1, 99999]]), "valid": np.array([[3]]), "tstid": np.array([[4]])}
+    )
     assert "trnid names image 99999, beyond the 408 labels" in load_error("flowers102", layout.root)
 
 

@@ -132,8 +132,13 @@ def test_mnist_images_come_from_the_idx_files_gzipped_or_not(layouts):
 
 @pytest.mark.parametrize(
     ("name", "folder"),
-    [("stanford_cars", "stanford_cars"), ("flowers102", "flowers-102"), ("cub200", "CUB_200_2011"),
-     ("caltech256", "caltech256"), ("afhq", "afhq")],
+    [
+        ("stanford_cars", "stanford_cars"),
+        ("flowers102", "flowers-102"),
+        ("cub200", "CUB_200_2011"),
+        ("caltech256", "caltech256"),
+        ("afhq", "afhq"),
+    ],
 )
 def test_the_root_may_be_the_folder_holding_the_dataset(name, folder, tmp_path):
     layout = build_layout(name, tmp_path / folder)
