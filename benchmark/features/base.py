@@ -25,7 +25,11 @@ FEATURES: Registry = Registry(
 
 
 class FeatureExtractor(nn.Module):
-    """Base class: subclasses set ``name`` and ``dim`` and implement ``forward``."""
+    """Base class: subclasses set ``name`` and ``dim`` and implement ``forward``.
+
+    Extractors that can serve a perceptual loss (BSA, GLO) also implement ``feature_maps``:
+    the intermediate activations the loss compares, from the image towards the output.
+    """
 
     name: ClassVar[str] = ""
     dim: int = 0
@@ -33,6 +37,10 @@ class FeatureExtractor(nn.Module):
     def train(self, mode: bool = True) -> FeatureExtractor:
         # Features always come from the eval-mode network (FreezeD's train-mode Inception doubled its FID).
         return super().train(False)
+
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """Intermediate activations for perceptual losses (differentiable with respect to ``images``)."""
+        raise NotImplementedError(f"{self.name} provides no feature maps for a perceptual loss")
 
     @torch.no_grad()
     def extract(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:

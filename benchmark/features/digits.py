@@ -53,6 +53,14 @@ class DigitsClassifier(FeatureExtractor):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.embed(self.body(self.to_input(images)))
 
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """The three conv blocks' outputs (after pooling: 16, 8 and 4 px)."""
+        maps, x = [], self.to_input(images)
+        for block in self.body[:3]:
+            x = block(x)
+            maps.append(x)
+        return maps
+
     def logits(self, images: torch.Tensor) -> torch.Tensor:
         return self.head(F.relu(self(images)))
 
