@@ -1,0 +1,320 @@
+"""The results and cost tables as format-free cells; latex.py and markdown.py only spell them.
+
+Deciding what a table says (columns, bold, daggers, caption) happens once here, so the LaTeX and
+Markdown versions of a table cannot disagree. A :class:`Spelling` carries the few things that
+differ between formats: escaping, bold, the plus-minus sign, arrows and the dagger.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from benchmark.report.data import SuiteResults, direction, unique_sorted
+
+METRIC_NAMES = {
+    "fid": "FID",
+    "kid": "KID",
+    "kmmd": "KMMD",
+    "precision": "Precision",
+    "recall": "Recall",
+    "density": "Density",
+    "coverage": "Coverage",
+    "intra_fid": "Intra-FID",
+    "memorization": "Memorization",
+}
+SELECT_PHRASES = {
+    "final": "each metric at the cell's last evaluation step",
+    "best": "each metric's best value over the cell's evaluation steps, chosen per metric (optimistic)",
+}
+COST_HEADERS = ("Method", "Trainable params", "Images/s", "Wall time / cell", "Cells")
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How one output format writes the pieces a table is made of."""
+
+    escape: Callable[[str], str]
+    bold: Callable[[str], str]
+    pm: str
+    arrows: dict[str, str]
+    dagger: str
+    missing: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: a metric of one (target, shots); metric None when nothing finished there."""
+
+    target: str
+    shots: int | None
+    metric: str | None
+
+    @property
+    def group(self) -> str:
+        return group_label(self.target, self.shots)
+
+    def header(self, s: Spelling) -> str:
+        if self.metric is None:
+            return "result"
+        name = s.escape(METRIC_NAMES.get(self.metric, self.metric))
+        arrow = s.arrows.get(direction(self.metric) or "", "")
+        return f"{name} {arrow}".strip()
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Mean and std over the finished seeds of one (method, column), and how to show them."""
+
+    mean: float
+    std: float
+    n: int
+    n_finished: int
+    n_seeds: int
+    decimals: int = 2
+    bold: bool = False
+
+    @property
+    def partial(self) -> bool:
+        return 0 < self.n < self.n_seeds
+
+    def shown_mean(self) -> str:
+        return f"{self.mean:.{self.decimals}f}"
+
+    def spell(self, s: Spelling) -> str:
+        if self.n_finished == 0 and self.n_seeds:
+            return "failed"
+        if self.n == 0:
+            return s.missing
+        text = self.shown_mean()
+        if self.n > 1 and math.isfinite(self.std):
+            text += f"{s.pm}{self.std:.{self.decimals}f}"
+        text = s.bold(text) if self.bold else text
+        return text + (s.dagger if self.partial else "")
+
+
+NOT_RUN = Entry(math.nan, math.nan, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class ResultsTable:
+    """One row per method, one column per target x shots x metric.
+
+    Args:
+        suite: the suite's name.
+        select: "final" or "best" (see benchmark.report.data).
+        columns: in target, shots, METRIC_GROUPS order.
+        methods: row labels, alphabetical (the store does not record the suite's method order).
+        entries: every (method, column) pair.
+        facts: what the caption states (extractors, sample counts, seeds).
+    """
+
+    suite: str
+    select: str
+    columns: list[Column]
+    methods: list[str]
+    entries: dict[tuple[str, Column], Entry]
+    facts: Facts
+
+    def groups(self, columns: list[Column] | None = None) -> list[list[Column]]:
+        """The columns (all, or the given ones) cut into runs of one target x shots each."""
+        return [list(run) for _, run in itertools.groupby(self.columns if columns is None else columns, _group)]
+
+    def row(self, method: str, s: Spelling, columns: list[Column] | None = None) -> list[str]:
+        columns = self.columns if columns is None else columns
+        return [s.escape(method), *(self.entries[method, c].spell(s) for c in columns)]
+
+    def caption(self, s: Spelling) -> str:
+        metrics = [c.metric for c in self.columns if c.metric is not None]
+        return " ".join(
+            [
+                s.escape(f"{self.suite}: mean") + s.pm + s.escape(f"std over {self.facts.seeds_phrase()};"),
+                s.escape(f"{SELECT_PHRASES[self.select]}. Best per column in bold."),
+                s.escape(self.facts.samples_phrase()),
+                directions_phrase(metrics, s),
+            ]
+        ).strip()
+
+    def footnotes(self, s: Spelling) -> list[str]:
+        notes = []
+        partial = self._partial_notes()
+        if partial:
+            notes.append(s.dagger + s.escape(" Mean over the seeds that finished: " + "; ".join(partial) + "."))
+        if any(e.n_seeds and not e.n_finished for e in self.entries.values()):
+            notes.append(s.escape("failed: no seed finished (all failed or still running)."))
+        if any(e.n_finished or not e.n_seeds for e in self.entries.values() if not e.n):
+            notes.append(s.escape(f"{s.missing}: not run, or not recorded by the finished runs."))
+        return notes
+
+    def _partial_notes(self) -> list[str]:
+        """'method, group: n of m seeds' once per (method, group, n), naming metrics when they differ."""
+        notes = []
+        for method in self.methods:
+            for run in self.groups():
+                group, marked = run[0].group, [(c, self.entries[method, c]) for c in run]
+                counts = sorted({(e.n, e.n_seeds) for _, e in marked if e.partial})
+                for n, m in counts:
+                    which = [c.metric for c, e in marked if (e.n, e.n_seeds) == (n, m)]
+                    scope = "" if len(which) == len(marked) else " (" + ", ".join(which) + ")"
+                    notes.append(f"{method}, {group}: {n} of {m} seeds{scope}")
+        return notes
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the caption says about provenance: feature extractor(s), sample counts and seeds."""
+
+    extractors: list[str]
+    n_fake: list[int]
+    n_real: dict[str, list[int]]
+    seeds: list[int]
+
+    @classmethod
+    def of(cls, results: SuiteResults) -> Facts:
+        scored = results.finished if not results.finished.empty else results.cells
+        n_real = {t: unique_sorted(g["n_real"]) for t, g in scored.groupby("target", sort=True)}
+        seeds = unique_sorted(results.cells["seed"])  # attempted, so "3 seeds" stays true when one failed
+        return cls(unique_sorted(scored["extractor"]), unique_sorted(scored["n_fake"]), n_real, seeds)
+
+    def seeds_phrase(self) -> str:
+        listed = ", ".join(str(s) for s in self.seeds)
+        return f"{len(self.seeds)} seed{'s' if len(self.seeds) != 1 else ''} ({listed}), sample std"
+
+    def samples_phrase(self) -> str:
+        extractor = " / ".join(self.extractors) or "unrecorded"
+        fake = " / ".join(f"{n:,}" for n in self.n_fake) or "unrecorded"
+        real = ", ".join(f"{t} {' / '.join(f'{n:,}' for n in ns) or 'unrecorded'}" for t, ns in self.n_real.items())
+        return f"Features: {extractor}; {fake} generated images per evaluation; real images per target: {real}."
+
+
+def directions_phrase(metrics: list[str], s: Spelling) -> str:
+    """Which of the table's metrics are lower- or higher-better (or unranked), and what memorization means."""
+    parts = []
+    for way, text in (("lower", "lower is better"), ("higher", "higher is better")):
+        names = [METRIC_NAMES.get(m, m) for m in metrics if direction(m) == way]
+        if names:
+            parts.append(f"{s.arrows[way]} {s.escape(text)} ({s.escape(', '.join(dict.fromkeys(names)))})")
+    sentence = "; ".join(parts) + "." if parts else ""
+    unknown = [m for m in dict.fromkeys(metrics) if direction(m) is None]
+    if unknown:
+        sentence += s.escape(f" No known direction, so not ranked: {', '.join(unknown)}.")
+    if "memorization" in metrics:
+        sentence += s.escape(
+            " Memorization is a ratio where higher is better up to 1 (nearest-training-image distance of"
+            " generated images over that of held-out real images; below 1: samples sit closer to the training"
+            " shots than unseen real images do); it is ranked as higher-better."
+        )
+    return sentence
+
+
+def _group(column: Column) -> str:
+    return column.group
+
+
+def group_label(target: str, shots: int | None) -> str:
+    return f"{target} {'all' if shots is None or pd.isna(shots) else f'{int(shots)}-shot'}"
+
+
+def decimals_for(means: list[float]) -> int:
+    """Digits after the point so a column's typical value shows three significant figures (45.2, 0.0123)."""
+    finite = [abs(m) for m in means if math.isfinite(m) and m != 0]
+    if not finite:
+        return 2
+    typical = sorted(finite)[len(finite) // 2]
+    return min(max(2 - math.floor(math.log10(typical)), 0), 6)
+
+
+def results_table(results: SuiteResults, summary: pd.DataFrame, select: str) -> ResultsTable:
+    """Lay a summary_frame out as a table: columns, entries, decimals and the bold best per column."""
+    columns = [
+        Column(r.target, None if pd.isna(r.shots) else int(r.shots), None if pd.isna(r.metric) else r.metric)
+        for r in summary[["target", "shots", "metric"]].drop_duplicates().itertuples()
+    ]
+    methods = sorted(summary["method"].unique())
+    entries = {}
+    for column in columns:
+        entries.update(_column_entries(summary, column, methods))
+    return ResultsTable(results.suite, select, columns, methods, entries, Facts.of(results))
+
+
+def _column_entries(summary: pd.DataFrame, column: Column, methods: list[str]) -> dict:
+    """One column's entries, with the best (as printed, in the metric's direction) in bold."""
+    rows = summary[_matches(summary, column)].set_index("method")
+    counts = ("n", "n_finished", "n_seeds")
+    found = {m: Entry(r["mean"], r["std"], *(int(r[c]) for c in counts)) for m, r in rows.iterrows()}
+    places = decimals_for([e.mean for e in found.values() if e.n])
+    shown = {m: dataclasses.replace(e, decimals=places) for m, e in found.items()}
+    best = _best_shown([e for e in shown.values() if e.n], direction(column.metric or ""))
+    return {
+        (m, column): dataclasses.replace(e, bold=e.n > 0 and e.shown_mean() == best)
+        for m, e in ((m, shown.get(m, NOT_RUN)) for m in methods)
+    }
+
+
+def _matches(summary: pd.DataFrame, column: Column) -> pd.Series:
+    same_shots = summary["shots"].isna() if column.shots is None else summary["shots"] == column.shots
+    same_metric = summary["metric"].isna() if column.metric is None else summary["metric"] == column.metric
+    return (summary["target"] == column.target) & same_shots.fillna(False) & same_metric.fillna(False)
+
+
+def _best_shown(entries: list[Entry], way: str | None) -> str | None:
+    """The best mean as printed; ties at the printed precision are all bold."""
+    if way is None or not entries:
+        return None
+    pick = min if way == "lower" else max
+    return pick(entries, key=lambda e: float(e.shown_mean())).shown_mean()
+
+
+def cost_rows(cost: pd.DataFrame) -> list[list[str]]:
+    """The cost table's cells (format-free text), one row per method."""
+    return [
+        [
+            r.method,
+            human_count(r.trainable_params),
+            human_rate(r.images_per_second),
+            human_duration(r.wall_seconds),
+            str(int(r.cells)),
+        ]
+        for r in cost.itertuples()
+    ]
+
+
+def cost_caption(suite: str) -> str:
+    return (
+        f"{suite}: cost per method, averaged over its finished cells: trainable parameters, training "
+        "images per second and wall time per cell."
+    )
+
+
+def human_count(n: float) -> str:
+    """1234567 -> '1.2M': parameter counts as people say them."""
+    if not math.isfinite(n):
+        return "n/a"
+    for suffix, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            value = n / scale
+            return f"{value:.1f}{suffix}" if value < 99.95 else f"{value:.0f}{suffix}"
+    return f"{n:.0f}"
+
+
+def human_rate(x: float) -> str:
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:,.0f}" if x >= 99.95 else f"{x:.1f}"
+
+
+def human_duration(seconds: float) -> str:
+    """3725 -> '1h 02m': wall time at the precision that matters for its size."""
+    if not math.isfinite(seconds):
+        return "n/a"
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"

@@ -1,0 +1,124 @@
+"""A results store filled through its own API with known numbers, for the report tests.
+
+Two targets (digit7 at 5 and 10 shots, digit9 at 10 shots) x two methods x three seeds, plus:
+
+- FAILED: one freezed cell on digit9 that recorded absurdly good metrics before failing;
+- STALE: an older, finished config_hash of one scratch cell with absurdly good metrics;
+- ALL_FAILED: a third method whose only cells (digit9, every seed) failed.
+
+``EXPECTED`` holds the final per-seed values of the cells that count, for the tests to
+aggregate with numpy independently of the report code.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmark.store import CellKey, ResultsStore
+
+SUITE = "toy"
+EXTRACTOR = "digits-lenet"
+N_FAKE = 480
+N_REAL = {"digit7": 178, "digit9": 180}
+METHODS = {"freezed": "FreezeD_4", "scratch": "Scratch", "minegan": "MineGAN"}
+GROUPS = [("digit7", 5), ("digit7", 10), ("digit9", 10)]
+SEEDS = (0, 1, 2)
+STEPS = (0, 50, 100)
+METRICS = ("fid", "kid", "precision", "memorization")
+FAILED = ("freezed", "digit9", 10, 2)
+STALE = ("scratch", "digit7", 10, 0)
+ALL_FAILED = "minegan"
+STALE_HASH, CURRENT_HASH = "0ld0ld00", "c0ffee00"
+PARAMS = {"freezed": 1_234_567, "scratch": 2_500_000}
+
+# EXPECTED[(target, shots, label)][metric][seed] -> final value, for the finished seeds only.
+EXPECTED: dict[tuple[str, int, str], dict[str, dict[int, float]]] = {}
+# PEAK[(target, shots, label)][seed] -> precision at step 50, its best step.
+PEAK: dict[tuple[str, int, str], dict[int, float]] = {}
+
+
+def final_metrics(rng: np.random.Generator) -> dict[str, float]:
+    return {
+        "fid": float(rng.uniform(20, 90)),
+        "kid": float(rng.uniform(0.005, 0.05)),
+        "precision": float(rng.uniform(0.3, 0.8)),
+        "memorization": float(rng.uniform(0.7, 1.0)),
+    }
+
+
+def at_step(final: dict[str, float], step: int) -> dict[str, float]:
+    """Distances fall to their final value; precision peaks mid-run, so select='best' differs from 'final'."""
+    early = 1 - step / STEPS[-1]
+    return {
+        "fid": final["fid"] * (1 + early),
+        "kid": final["kid"] * (1 + early),
+        "precision": final["precision"] + (0.1 if step == 50 else -0.2 * early),
+        "memorization": final["memorization"] - 0.1 * early,
+    }
+
+
+def fill_store(store: ResultsStore) -> None:
+    """Record every cell; called once per store (EXPECTED is rebuilt each time)."""
+    EXPECTED.clear()
+    PEAK.clear()
+    rng = np.random.default_rng(7)
+    _record_stale(store)
+    for target, shots in GROUPS:
+        for method in ("freezed", "scratch"):
+            for seed in SEEDS:
+                _record_cell(store, rng, method, target, shots, seed)
+    for seed in SEEDS:
+        _record_failed(store, ALL_FAILED, "digit9", 10, seed)
+
+
+def key(method: str, target: str, shots: int, seed: int, config_hash: str = CURRENT_HASH) -> CellKey:
+    return CellKey(SUITE, f"{target}-{shots}shot-{method}-s{seed}", config_hash)
+
+
+def _fields(method: str, target: str, shots: int, seed: int) -> dict:
+    return dict(
+        target=target,
+        dataset="digits",
+        shots=shots,
+        method=method,
+        method_label=METHODS[method],
+        seed=seed,
+        extractor=EXTRACTOR,
+        n_fake=N_FAKE,
+        n_real=N_REAL[target],
+    )
+
+
+def _record_cell(store: ResultsStore, rng, method: str, target: str, shots: int, seed: int) -> None:
+    if (method, target, shots, seed) == FAILED:
+        _record_failed(store, method, target, shots, seed)
+        return
+    cell = key(method, target, shots, seed)
+    store.start(cell, **_fields(method, target, shots, seed))
+    final = final_metrics(rng)
+    for step in STEPS:
+        store.record_metrics(cell, step, at_step(final, step))
+    cost = dict(trainable_params=PARAMS[method], images_per_second=100.0 + seed, wall_seconds=60.0 * (seed + 1))
+    store.finish(cell, "finished", steps=STEPS[-1], **cost)
+    label = METHODS[method]
+    for metric, value in final.items():
+        EXPECTED.setdefault((target, shots, label), {}).setdefault(metric, {})[seed] = value
+    PEAK.setdefault((target, shots, label), {})[seed] = at_step(final, 50)["precision"]
+
+
+def _record_failed(store: ResultsStore, method: str, target: str, shots: int, seed: int) -> None:
+    """A cell that logged unbeatable metrics, then failed: none of them may reach a table."""
+    cell = key(method, target, shots, seed)
+    store.start(cell, **_fields(method, target, shots, seed))
+    store.record_metrics(cell, 50, {"fid": 0.01, "kid": 0.0, "precision": 1.0, "memorization": 1.0})
+    store.finish(cell, "failed", error="DivergedError: loss is nan")
+
+
+def _record_stale(store: ResultsStore) -> None:
+    """An earlier recipe's finished run of a cell that is re-run (and finished later) under a new hash."""
+    method, target, shots, seed = STALE
+    cell = key(method, target, shots, seed, STALE_HASH)
+    store.start(cell, **_fields(method, target, shots, seed))
+    for step in STEPS:
+        store.record_metrics(cell, step, {"fid": 0.02, "kid": 0.0, "precision": 0.99, "memorization": 0.99})
+    store.finish(cell, "finished", steps=STEPS[-1], trainable_params=1, images_per_second=1e6, wall_seconds=1.0)
