@@ -186,6 +186,8 @@ def run_cell(cell: Cell, ctx: SuiteContext) -> str:
             method=cell.method.name,
             method_label=cell.method.label,
             seed=cell.seed,
+            target_position=ctx.suite.targets.index(cell.target),
+            method_position=ctx.suite.methods.index(cell.method),
             run_dir=str(run_dir),
             extractor=ctx.suite.feature_extractor,
             n_fake=ctx.suite.eval.n_fake,

@@ -28,6 +28,7 @@ CREATE TABLE IF NOT EXISTS cells (
     cell_id TEXT NOT NULL,
     config_hash TEXT NOT NULL,
     target TEXT, dataset TEXT, shots INTEGER, method TEXT, method_label TEXT, seed INTEGER,
+    target_position INTEGER, method_position INTEGER,  -- order in the suite file, for tables
     status TEXT NOT NULL,           -- running | finished | failed
     run_dir TEXT,
     started REAL, finished REAL,
@@ -107,7 +108,7 @@ class ResultsStore:
         with self._connect() as db:
             db.execute(
                 "INSERT INTO cells (suite, cell_id, config_hash, status, started) VALUES (?, ?, ?, 'running', ?) "
-                "ON CONFLICT (suite, cell_id, config_hash) DO UPDATE SET status='running', error=NULL",
+                "ON CONFLICT (suite, cell_id, config_hash) DO UPDATE SET status='running', error=NULL, finished=NULL",
                 (key.suite, key.cell_id, key.config_hash, time.time()),
             )
             self._update(db, key, fields)

@@ -21,6 +21,9 @@ EXTRACTOR = "digits-lenet"
 N_FAKE = 480
 N_REAL = {"digit7": 178, "digit9": 180}
 METHODS = {"freezed": "FreezeD_4", "scratch": "Scratch", "minegan": "MineGAN"}
+# The suite file's order (tables follow it): deliberately not alphabetical.
+METHOD_POSITION = {"scratch": 0, "minegan": 1, "freezed": 2}
+TARGET_POSITION = {"digit9": 0, "digit7": 1}
 GROUPS = [("digit7", 5), ("digit7", 10), ("digit9", 10)]
 SEEDS = (0, 1, 2)
 STEPS = (0, 50, 100)
@@ -83,6 +86,8 @@ def _fields(method: str, target: str, shots: int, seed: int) -> dict:
         method=method,
         method_label=METHODS[method],
         seed=seed,
+        method_position=METHOD_POSITION[method],
+        target_position=TARGET_POSITION[target],
         extractor=EXTRACTOR,
         n_fake=N_FAKE,
         n_real=N_REAL[target],

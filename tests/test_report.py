@@ -358,3 +358,10 @@ def test_unknown_suite_and_empty_store_are_errors(store, tmp_path):
         write_report(store, suite="nope")
     with pytest.raises(BenchmarkError, match="run a suite first"):
         write_report(ResultsStore(tmp_path / "empty"))
+
+
+def test_rows_and_column_groups_follow_the_suite_order(store):
+    summary = summary_frame(store, SUITE)
+    assert list(dict.fromkeys(summary["target"])) == ["digit9", "digit7"]
+    table = results_table(SuiteResults.load(store, SUITE), summary, "final")
+    assert table.methods == ["Scratch", "MineGAN", "FreezeD_4"]

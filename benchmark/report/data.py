@@ -155,13 +155,29 @@ def summarize(suite: str, cells: pd.DataFrame, values: pd.DataFrame) -> pd.DataF
     out["n"] = out["n"].fillna(0).astype(int)
     out = out.assign(suite=suite, direction=out["metric"].map(direction))
     order = {m: i for i, m in enumerate(metric_order(out["metric"].unique()))}
-    out = out.sort_values(["target", "shots", "method", "metric"], key=_metric_key(order), na_position="last")
+    targets = target_positions(cells)
+    out = out.sort_values(["target", "shots", "method", "metric"], key=_metric_key(order, targets), na_position="last")
     return out[SUMMARY_COLUMNS].reset_index(drop=True)
 
 
-def _metric_key(order: dict[str, int]):
-    """Sort key that puts metrics in METRIC_GROUPS order and leaves other columns as they are."""
-    return lambda column: column.map(order) if column.name == "metric" else column
+def target_positions(cells: pd.DataFrame) -> dict[str, int]:
+    """Each target's position in the suite file, where the store recorded it."""
+    if "target_position" not in cells:
+        return {}
+    return {t: int(p) for t, p in cells.groupby("target")["target_position"].min().dropna().items()}
+
+
+def _metric_key(order: dict[str, int], targets: dict[str, int] | None = None):
+    """Sort key: metrics in METRIC_GROUPS order, targets in suite order (then by name), the rest as they are."""
+
+    def key(column: pd.Series) -> pd.Series:
+        if column.name == "metric":
+            return column.map(order)
+        if column.name == "target" and targets:
+            return column.map(lambda t: f"{targets.get(t, len(targets)):06d} {t}")
+        return column
+
+    return key
 
 
 def cost_frame(finished: pd.DataFrame) -> pd.DataFrame:

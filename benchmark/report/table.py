@@ -235,11 +235,19 @@ def results_table(results: SuiteResults, summary: pd.DataFrame, select: str) -> 
         Column(r.target, None if pd.isna(r.shots) else int(r.shots), None if pd.isna(r.metric) else r.metric)
         for r in summary[["target", "shots", "metric"]].drop_duplicates().itertuples()
     ]
-    methods = sorted(summary["method"].unique())
+    methods = method_order(results.cells, summary["method"].unique())
     entries = {}
     for column in columns:
         entries.update(_column_entries(summary, column, methods))
     return ResultsTable(results.suite, select, columns, methods, entries, Facts.of(results))
+
+
+def method_order(cells: pd.DataFrame, methods) -> list[str]:
+    """Methods in the suite file's order where the store recorded it, alphabetically otherwise."""
+    if "method_position" not in cells:
+        return sorted(methods)
+    position = cells.groupby("method")["method_position"].min().to_dict()
+    return sorted(methods, key=lambda m: (pd.isna(position.get(m)), position.get(m, 0) or 0, m))
 
 
 def _column_entries(summary: pd.DataFrame, column: Column, methods: list[str]) -> dict:
