@@ -7,12 +7,15 @@ it in `tile_size` x `tile_size` blocks and keep only per-row summaries: O(N k + 
 Products run in float64 because the references (sklearn's distances behind prdc, clean-fid's
 covariances) are float64, and an H100 runs float64 GEMM at tens of TFLOP/s. On the CPU the GEMM
 goes through numpy: torch's CPU wheel links MKL, which on this project's AMD hosts ran float64
-GEMM at ~29 GFLOP/s against ~45-50 for numpy's OpenBLAS (measured, 2048-d features).
+GEMM at 35-70 GFLOP/s against ~100 for numpy's OpenBLAS (2048-d features, 2 cores). Meanwhile
+torch's element-wise work runs on one thread (`cpu_threads`): OpenBLAS workers spin for a while
+after each GEMM, and a multi-threaded torch op started in that window waits for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -28,6 +31,20 @@ def resolve_device(device: str | torch.device | None, *arrays) -> torch.device:
         if isinstance(array, torch.Tensor):
             return array.device
     return torch.device("cpu")
+
+
+@contextmanager
+def cpu_threads(device: torch.device):
+    """Run torch on one thread while computing on the CPU (see the module docstring), then restore."""
+    if device.type != "cpu":
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def is_float32(array) -> bool:

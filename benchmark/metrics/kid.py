@@ -25,6 +25,7 @@ import torch
 from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
+    cpu_threads,
     is_float32,
     matmul,
     resolve_device,
@@ -92,24 +93,25 @@ def kid(
         tile_size: rows per block of each subset's kernel matrices.
     """
     device = resolve_device(device, real, fake)
-    float32_products = device.type == "cpu" and is_float32(real) and is_float32(fake)
-    product_dtype = torch.float32 if float32_products else torch.float64
-    real = as_features(real, device, "real", product_dtype)
-    fake = as_features(fake, device, "fake", product_dtype)
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
-    m = min(len(real), len(fake), max_subset_size)
-    if m < 2:
-        raise ValueError(f"KID needs subsets of at least 2 points, got {m}")
+    with cpu_threads(device):
+        float32_products = device.type == "cpu" and is_float32(real) and is_float32(fake)
+        product_dtype = torch.float32 if float32_products else torch.float64
+        real = as_features(real, device, "real", product_dtype)
+        fake = as_features(fake, device, "fake", product_dtype)
+        if real.shape[1] != fake.shape[1]:
+            raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+        m = min(len(real), len(fake), max_subset_size)
+        if m < 2:
+            raise ValueError(f"KID needs subsets of at least 2 points, got {m}")
 
-    real_diagonal, fake_diagonal = _self_kernel(real), _self_kernel(fake)
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    for fake_rows, real_rows in subset_indices(len(real), len(fake), num_subsets, m, seed):
-        fake_rows = torch.from_numpy(fake_rows).to(device)
-        real_rows = torch.from_numpy(real_rows).to(device)
-        x, y = fake[fake_rows], real[real_rows]
-        within = _off_diagonal_sum(x, fake_diagonal[fake_rows], tile_size) + _off_diagonal_sum(
-            y, real_diagonal[real_rows], tile_size
-        )
-        total += within / (m - 1) - 2 * _cross_sum(x, y, tile_size) / m
-    return float(total / num_subsets / m)
+        real_diagonal, fake_diagonal = _self_kernel(real), _self_kernel(fake)
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for fake_rows, real_rows in subset_indices(len(real), len(fake), num_subsets, m, seed):
+            fake_rows = torch.from_numpy(fake_rows).to(device)
+            real_rows = torch.from_numpy(real_rows).to(device)
+            x, y = fake[fake_rows], real[real_rows]
+            within = _off_diagonal_sum(x, fake_diagonal[fake_rows], tile_size) + _off_diagonal_sum(
+                y, real_diagonal[real_rows], tile_size
+            )
+            total += within / (m - 1) - 2 * _cross_sum(x, y, tile_size) / m
+        return float(total / num_subsets / m)

@@ -28,6 +28,7 @@ import torch
 from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
+    cpu_threads,
     resolve_device,
     squared_distances,
     squared_norms,
@@ -81,23 +82,24 @@ def kmmd(
         tile_size: rows per block of the kernel sums.
     """
     device = resolve_device(device, real, fake)
-    real = as_features(real, device, "real")
-    fake = as_features(fake, device, "fake")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
-    if bandwidth is None:
-        sigma_squared = float(mean_pairwise_squared_distance(real))
-        if sigma_squared == 0:
-            raise ValueError("all real features are identical; pass an explicit bandwidth")
-    elif bandwidth > 0:
-        sigma_squared = float(bandwidth) ** 2
-    else:
-        raise ValueError(f"bandwidth must be positive, got {bandwidth}")
-    scale = 1 / (2 * sigma_squared)
+    with cpu_threads(device):
+        real = as_features(real, device, "real")
+        fake = as_features(fake, device, "fake")
+        if real.shape[1] != fake.shape[1]:
+            raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+        if bandwidth is None:
+            sigma_squared = float(mean_pairwise_squared_distance(real))
+            if sigma_squared == 0:
+                raise ValueError("all real features are identical; pass an explicit bandwidth")
+        elif bandwidth > 0:
+            sigma_squared = float(bandwidth) ** 2
+        else:
+            raise ValueError(f"bandwidth must be positive, got {bandwidth}")
+        scale = 1 / (2 * sigma_squared)
 
-    mmd_squared = (
-        _mean_kernel_within(real, scale, tile_size)
-        + _mean_kernel_within(fake, scale, tile_size)
-        - 2 * _mean_kernel_between(real, fake, scale, tile_size)
-    )
-    return max(float(mmd_squared), 0.0)
+        mmd_squared = (
+            _mean_kernel_within(real, scale, tile_size)
+            + _mean_kernel_within(fake, scale, tile_size)
+            - 2 * _mean_kernel_between(real, fake, scale, tile_size)
+        )
+        return max(float(mmd_squared), 0.0)

@@ -17,6 +17,7 @@ import torch
 from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
+    cpu_threads,
     merge_smallest,
     resolve_device,
     squared_distances,
@@ -64,10 +65,11 @@ def nearest_neighbours(
         like sklearn's NearestNeighbors(n_neighbors=k).fit(reference).kneighbors(query).
     """
     device = resolve_device(device, query, reference)
-    distances, indices = _nearest(
-        as_features(query, device, "query"), as_features(reference, device, "reference"), k, tile_size
-    )
-    return distances.cpu().numpy(), indices.cpu().numpy()
+    with cpu_threads(device):
+        distances, indices = _nearest(
+            as_features(query, device, "query"), as_features(reference, device, "reference"), k, tile_size
+        )
+        return distances.cpu().numpy(), indices.cpu().numpy()
 
 
 def memorization(
@@ -88,14 +90,15 @@ def memorization(
         "ratio" = fake_to_train / heldout_to_train (below 1 suggests copying).
     """
     device = resolve_device(device, train, fake, heldout)
-    train = as_features(train, device, "train")
-    fake_distances, _ = _nearest(as_features(fake, device, "fake"), train, 1, tile_size)
-    result = {"fake_to_train": fake_distances.mean().item()}
-    if heldout is not None:
-        heldout_distances, _ = _nearest(as_features(heldout, device, "heldout"), train, 1, tile_size)
-        result["heldout_to_train"] = heldout_distances.mean().item()
-        result["ratio"] = result["fake_to_train"] / result["heldout_to_train"]
-    return result
+    with cpu_threads(device):
+        train = as_features(train, device, "train")
+        fake_distances, _ = _nearest(as_features(fake, device, "fake"), train, 1, tile_size)
+        result = {"fake_to_train": fake_distances.mean().item()}
+        if heldout is not None:
+            heldout_distances, _ = _nearest(as_features(heldout, device, "heldout"), train, 1, tile_size)
+            result["heldout_to_train"] = heldout_distances.mean().item()
+            result["ratio"] = result["fake_to_train"] / result["heldout_to_train"]
+        return result
 
 
 def closest_pairs(

@@ -20,6 +20,7 @@ import torch
 from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
+    cpu_threads,
     euclidean_distances,
     is_float32,
     merge_smallest,
@@ -76,41 +77,44 @@ def prdc(real, fake, k: int = 5, device=None, tile_size: int = DEFAULT_TILE_SIZE
         dict with precision, recall, density, coverage, equal to
         prdc.compute_prdc(real, fake, nearest_k=k).
     """
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
     device = resolve_device(device, real, fake)
-    real_round = is_float32(real)
-    fake_round = is_float32(fake)
-    cross_round = real_round and fake_round
-    real = as_features(real, device, "real")
-    fake = as_features(fake, device, "fake")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
+    with cpu_threads(device):
+        real_round = is_float32(real)
+        fake_round = is_float32(fake)
+        cross_round = real_round and fake_round
+        real = as_features(real, device, "real")
+        fake = as_features(fake, device, "fake")
+        if real.shape[1] != fake.shape[1]:
+            raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
 
-    real_radii = kth_neighbour_radii(real, k, real_round, tile_size)
-    fake_radii = kth_neighbour_radii(fake, k, fake_round, tile_size)
-    if cross_round:
-        real_radii, fake_radii = real_radii.float(), fake_radii.float()
-    else:
-        real_radii, fake_radii = real_radii.double(), fake_radii.double()
+        real_radii = kth_neighbour_radii(real, k, real_round, tile_size)
+        fake_radii = kth_neighbour_radii(fake, k, fake_round, tile_size)
+        if cross_round:
+            real_radii, fake_radii = real_radii.float(), fake_radii.float()
+        else:
+            real_radii, fake_radii = real_radii.double(), fake_radii.double()
 
-    real_norms, fake_norms = squared_norms(real), squared_norms(fake)
-    fake_inside_real = torch.zeros(len(fake), dtype=torch.bool, device=device)  # precision
-    real_covered = torch.zeros(len(real), dtype=torch.bool, device=device)  # coverage
-    real_inside_fake = torch.zeros(len(real), dtype=torch.bool, device=device)  # recall
-    density_count = torch.zeros((), dtype=torch.int64, device=device)
-    for r0, r1 in tiles(len(real), tile_size):
-        for f0, f1 in tiles(len(fake), tile_size):
-            distances = euclidean_distances(
-                real[r0:r1], fake[f0:f1], real_norms[r0:r1], fake_norms[f0:f1], cross_round
-            )
-            within_real_ball = distances < real_radii[r0:r1, None]
-            fake_inside_real[f0:f1] |= within_real_ball.any(dim=0)
-            real_covered[r0:r1] |= within_real_ball.any(dim=1)
-            density_count += within_real_ball.sum()
-            real_inside_fake[r0:r1] |= (distances < fake_radii[None, f0:f1]).any(dim=1)
+        real_norms, fake_norms = squared_norms(real), squared_norms(fake)
+        fake_inside_real = torch.zeros(len(fake), dtype=torch.bool, device=device)  # precision
+        real_covered = torch.zeros(len(real), dtype=torch.bool, device=device)  # coverage
+        real_inside_fake = torch.zeros(len(real), dtype=torch.bool, device=device)  # recall
+        density_count = torch.zeros((), dtype=torch.int64, device=device)
+        for r0, r1 in tiles(len(real), tile_size):
+            for f0, f1 in tiles(len(fake), tile_size):
+                distances = euclidean_distances(
+                    real[r0:r1], fake[f0:f1], real_norms[r0:r1], fake_norms[f0:f1], cross_round
+                )
+                within_real_ball = distances < real_radii[r0:r1, None]
+                fake_inside_real[f0:f1] |= within_real_ball.any(dim=0)
+                real_covered[r0:r1] |= within_real_ball.any(dim=1)
+                density_count += within_real_ball.sum()
+                real_inside_fake[r0:r1] |= (distances < fake_radii[None, f0:f1]).any(dim=1)
 
-    return {
-        "precision": fake_inside_real.double().mean().item(),
-        "recall": real_inside_fake.double().mean().item(),
-        "density": density_count.item() / (k * len(fake)),
-        "coverage": real_covered.double().mean().item(),
-    }
+        return {
+            "precision": fake_inside_real.double().mean().item(),
+            "recall": real_inside_fake.double().mean().item(),
+            "density": density_count.item() / (k * len(fake)),
+            "coverage": real_covered.double().mean().item(),
+        }
