@@ -102,13 +102,15 @@ def memorization(
 
 
 def closest_pairs(
-    train, fake, n: int = 16, device=None, tile_size: int = DEFAULT_TILE_SIZE
+    fake, train, n: int = 16, device=None, tile_size: int = DEFAULT_TILE_SIZE
 ) -> list[tuple[int, int, float]]:
     """The n generated rows closest to the training set, for a grid of suspected copies.
 
+    Generated features come first, as the query does in `nearest_neighbours(query, reference)`.
+
     Args:
-        train: (N, D) training features.
         fake: (M, D) generated features.
+        train: (N, D) training features.
         n: how many pairs (fewer if M < n).
         device: where to compute; defaults to the inputs' device, else the CPU.
         tile_size: rows per block.

@@ -35,7 +35,7 @@ def test_closest_pairs_find_the_planted_copies():
     train = rng.standard_normal((80, 8))
     fake = rng.standard_normal((50, 8)) * 3
     fake[[5, 17, 42]] = train[[10, 3, 70]] + 1e-3 * rng.standard_normal((3, 8))
-    pairs = closest_pairs(train, fake, n=3)
+    pairs = closest_pairs(fake, train, n=3)
     assert sorted((fake_index, train_index) for fake_index, train_index, _ in pairs) == [
         (5, 10),
         (17, 3),
