@@ -5,9 +5,10 @@ over N x M distances. Materialising that matrix costs 20 GB at N = M = 50k, so t
 it in `tile_size` x `tile_size` blocks and keep only per-row summaries: O(N k + tile^2) memory.
 
 Products run in float64 because the references (sklearn's distances behind prdc, clean-fid's
-covariances) are float64, and an H100 runs float64 GEMM at tens of TFLOP/s. On the CPU the GEMM
-goes through numpy: torch's CPU wheel links MKL, which on this project's AMD hosts ran float64
-GEMM at 35-70 GFLOP/s against ~100 for numpy's OpenBLAS (2048-d features, 2 cores). Meanwhile
+covariances) are float64, and an H100 runs float64 GEMM at tens of TFLOP/s. On the CPU, GEMM
+and symmetric eigendecompositions go through numpy: torch's CPU wheel links MKL, which on this
+project's AMD hosts ran float64 GEMM at 35-70 GFLOP/s against ~100 for numpy's OpenBLAS, and a
+2048 x 2048 eigh in 1.8-4 s against 1 s (2 cores). Meanwhile
 torch's element-wise work runs on one thread (`cpu_threads`): OpenBLAS workers spin for a while
 after each GEMM, and a multi-threaded torch op started in that window waits for them.
 """
@@ -75,6 +76,21 @@ def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.device.type == "cpu":
         return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))
     return a @ b
+
+
+def symmetric_eigh(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eigenvalues (ascending) and eigenvectors of a symmetric matrix; numpy's LAPACK on the CPU."""
+    if matrix.device.type == "cpu":
+        values, vectors = np.linalg.eigh(matrix.numpy())
+        return torch.from_numpy(values), torch.from_numpy(vectors)
+    return torch.linalg.eigh(matrix)
+
+
+def symmetric_eigvalsh(matrix: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of a symmetric matrix; numpy's LAPACK on the CPU."""
+    if matrix.device.type == "cpu":
+        return torch.from_numpy(np.linalg.eigvalsh(matrix.numpy()))
+    return torch.linalg.eigvalsh(matrix)
 
 
 def squared_norms(x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.metrics._tiles import DEFAULT_TILE_SIZE, as_features, as_float64, matmul, resolve_device, tiles
+from benchmark.metrics._tiles import (
+    DEFAULT_TILE_SIZE,
+    as_features,
+    as_float64,
+    matmul,
+    resolve_device,
+    symmetric_eigh,
+    symmetric_eigvalsh,
+    tiles,
+)
 
 
 def _statistics(features: torch.Tensor, tile_size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,12 +67,12 @@ def _frechet_from_tensors(mu1, sigma1, mu2, sigma2) -> float:
             f"statistics differ in shape: mu {tuple(mu1.shape)} vs {tuple(mu2.shape)}, "
             f"sigma {tuple(sigma1.shape)} vs {tuple(sigma2.shape)}"
         )
-    eigenvalues, eigenvectors = torch.linalg.eigh(sigma1)
-    root1 = (eigenvectors * eigenvalues.clamp_min(0).sqrt()) @ eigenvectors.T
-    product = root1 @ sigma2 @ root1
+    eigenvalues, eigenvectors = symmetric_eigh(sigma1)
+    root1 = matmul(eigenvectors * eigenvalues.clamp_min(0).sqrt(), eigenvectors.T)
+    product = matmul(matmul(root1, sigma2), root1)
     product = (product + product.T) / 2  # symmetric in exact arithmetic; eigvalsh reads one half
     # Tiny negative eigenvalues are rounding of a PSD matrix; clean-fid keeps only the real part.
-    trace_sqrt_product = torch.linalg.eigvalsh(product).clamp_min(0).sqrt().sum()
+    trace_sqrt_product = symmetric_eigvalsh(product).clamp_min(0).sqrt().sum()
     difference = mu1 - mu2
     fid = difference @ difference + sigma1.trace() + sigma2.trace() - 2 * trace_sqrt_product
     return float(fid)
