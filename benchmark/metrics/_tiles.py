@@ -1,16 +1,18 @@
-"""Shared machinery for the metrics: features on a device in float64, and pairwise work in tiles.
+"""Shared machinery for the metrics: features on a device, and pairwise work in float64 tiles.
 
 Every pairwise metric here (PRDC, KMMD, KID, nearest neighbours) needs sums or order statistics
 over N x M distances. Materialising that matrix costs 20 GB at N = M = 50k, so the metrics walk
-it in `tile_size` x `tile_size` blocks and keep only per-row summaries: O(N k + tile^2) memory.
+it in `tile_size` x `tile_size` blocks and keep only per-row summaries. Features stay on the
+device in their own precision and each tile is cast to float64 when used (`rows`), so memory is
+the input plus O(N k + tile_size^2) rather than a float64 copy of every set.
 
 Products run in float64 because the references (sklearn's distances behind prdc, clean-fid's
 covariances) are float64, and an H100 runs float64 GEMM at tens of TFLOP/s. On the CPU, GEMM
 and symmetric eigendecompositions go through numpy: torch's CPU wheel links MKL, which on this
 project's AMD hosts ran float64 GEMM at 35-70 GFLOP/s against ~100 for numpy's OpenBLAS, and a
-2048 x 2048 eigh in 1.8-4 s against 1 s (2 cores). Meanwhile
-torch's element-wise work runs on one thread (`cpu_threads`): OpenBLAS workers spin for a while
-after each GEMM, and a multi-threaded torch op started in that window waits for them.
+2048 x 2048 eigh in 1.8-4 s against 1 s (2 cores). Meanwhile torch's element-wise work runs on
+one thread (`cpu_threads`): OpenBLAS workers spin for a while after each GEMM, and a
+multi-threaded torch op started in that window waits for them.
 """
 
 from __future__ import annotations
@@ -53,17 +55,22 @@ def is_float32(array) -> bool:
     return array.dtype in (np.float32, torch.float32)
 
 
-def as_features(
-    array, device: torch.device, name: str = "features", dtype: torch.dtype = torch.float64
-) -> torch.Tensor:
-    """A (N, D) tensor of `dtype` (float64 unless asked) on `device`, from numpy or torch.
+def as_features(array, device: torch.device, name: str = "features") -> torch.Tensor:
+    """A (N, D) float32 or float64 tensor on `device`, from numpy or torch, without a copy if possible.
 
-    The cast happens after the move, so float32 features cross the bus at half the size.
+    float32 and float64 keep their precision (float32 crosses the bus at half the size); other
+    dtypes become float64.
     """
     tensor = torch.as_tensor(array).detach()
     if tensor.ndim != 2 or tensor.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) array, got shape {tuple(tensor.shape)}")
-    return tensor.to(device).to(dtype)
+    tensor = tensor.to(device)
+    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.to(torch.float64)
+
+
+def rows(features: torch.Tensor, start: int, stop: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """Rows [start, stop) of a feature set, in float64 unless asked."""
+    return features[start:stop].to(dtype)
 
 
 def as_float64(array, device: torch.device) -> torch.Tensor:
@@ -93,9 +100,13 @@ def symmetric_eigvalsh(matrix: torch.Tensor) -> torch.Tensor:
     return torch.linalg.eigvalsh(matrix)
 
 
-def squared_norms(x: torch.Tensor) -> torch.Tensor:
-    """Row-wise squared Euclidean norms."""
-    return (x * x).sum(dim=1)
+def squared_norms(x: torch.Tensor, tile_size: int = DEFAULT_TILE_SIZE) -> torch.Tensor:
+    """Row-wise squared Euclidean norms in float64, a tile of rows at a time."""
+    parts = []
+    for start, stop in tiles(len(x), tile_size):
+        part = rows(x, start, stop)
+        parts.append((part * part).sum(dim=1))
+    return torch.cat(parts)
 
 
 def squared_distances(
@@ -132,12 +143,26 @@ def tiles(n: int, tile_size: int) -> list[tuple[int, int]]:
     return [(start, min(start + tile_size, n)) for start in range(0, n, tile_size)]
 
 
-def upper_tile_pairs(n: int, tile_size: int) -> Iterator[tuple[tuple[int, int], tuple[int, int]]]:
-    """Tile pairs (rows, cols) with cols not before rows: the upper half of a symmetric matrix."""
-    ranges = tiles(n, tile_size)
-    for i, rows in enumerate(ranges):
-        for cols in ranges[i:]:
-            yield rows, cols
+def upper_tiles(x: torch.Tensor, tile_size: int, dtype: torch.dtype = torch.float64) -> Iterator[tuple]:
+    """The upper half of x's self-pairs as ((r0, r1), (c0, c1), row tile, column tile), c0 >= r0.
+
+    Tiles come in `dtype`; a row tile is cast once for its whole row of blocks.
+    """
+    ranges = tiles(len(x), tile_size)
+    for i, (r0, r1) in enumerate(ranges):
+        row_tile = rows(x, r0, r1, dtype)
+        for c0, c1 in ranges[i:]:
+            yield (r0, r1), (c0, c1), row_tile, row_tile if c0 == r0 else rows(x, c0, c1, dtype)
+
+
+def cross_tiles(
+    x: torch.Tensor, y: torch.Tensor, tile_size: int, dtype: torch.dtype = torch.float64
+) -> Iterator[tuple]:
+    """All blocks of x against y as ((r0, r1), (c0, c1), x tile, y tile), in `dtype`."""
+    for r0, r1 in tiles(len(x), tile_size):
+        row_tile = rows(x, r0, r1, dtype)
+        for c0, c1 in tiles(len(y), tile_size):
+            yield (r0, r1), (c0, c1), row_tile, rows(y, c0, c1, dtype)
 
 
 def merge_smallest(

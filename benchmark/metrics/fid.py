@@ -24,6 +24,7 @@ from benchmark.metrics._tiles import (
     as_float64,
     matmul,
     resolve_device,
+    rows,
     symmetric_eigh,
     symmetric_eigvalsh,
     tiles,
@@ -35,10 +36,11 @@ def _statistics(features: torch.Tensor, tile_size: int) -> tuple[torch.Tensor, t
     n, dim = features.shape
     if n < 2:
         raise ValueError(f"a covariance needs at least 2 feature vectors, got {n}")
-    mean = features.mean(dim=0)
+    ranges = tiles(n, tile_size)
+    mean = sum(rows(features, start, stop).sum(dim=0) for start, stop in ranges) / n
     covariance = torch.zeros(dim, dim, dtype=torch.float64, device=features.device)
-    for start, stop in tiles(n, tile_size):
-        centred = features[start:stop] - mean
+    for start, stop in ranges:
+        centred = rows(features, start, stop) - mean
         covariance += matmul(centred.T, centred)
     return mean, covariance / (n - 1)
 

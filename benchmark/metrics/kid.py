@@ -26,11 +26,12 @@ from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
     cpu_threads,
+    cross_tiles,
     is_float32,
     matmul,
     resolve_device,
-    tiles,
-    upper_tile_pairs,
+    squared_norms,
+    upper_tiles,
 )
 
 
@@ -49,26 +50,24 @@ def _cubic_kernel_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return kernel.pow_(3).sum()
 
 
-def _self_kernel(features: torch.Tensor) -> torch.Tensor:
-    """k(x_i, x_i) for every row, i.e. the diagonal that the unbiased estimate leaves out."""
-    features = features.to(torch.float64)
-    return ((features * features).sum(dim=1) / features.shape[1] + 1) ** 3
+def _self_kernel_sum(x: torch.Tensor, tile_size: int) -> torch.Tensor:
+    """Sum of k(x_i, x_i): the diagonal that the unbiased estimate leaves out."""
+    return ((squared_norms(x, tile_size) / x.shape[1] + 1) ** 3).sum()
 
 
-def _off_diagonal_sum(x: torch.Tensor, diagonal: torch.Tensor, tile_size: int) -> torch.Tensor:
+def _off_diagonal_sum(x: torch.Tensor, product_dtype: torch.dtype, tile_size: int) -> torch.Tensor:
     """Sum of k(x_i, x_j) over i != j, visiting only the upper half of the kernel matrix."""
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for (r0, r1), (c0, c1) in upper_tile_pairs(len(x), tile_size):
-        block_sum = _cubic_kernel_sum(x[r0:r1], x[c0:c1])
+    for (r0, _), (c0, _), row_tile, column_tile in upper_tiles(x, tile_size, product_dtype):
+        block_sum = _cubic_kernel_sum(row_tile, column_tile)
         total += block_sum if r0 == c0 else 2 * block_sum
-    return total - diagonal.sum()
+    return total - _self_kernel_sum(x, tile_size)
 
 
-def _cross_sum(x: torch.Tensor, y: torch.Tensor, tile_size: int) -> torch.Tensor:
+def _cross_sum(x: torch.Tensor, y: torch.Tensor, product_dtype: torch.dtype, tile_size: int) -> torch.Tensor:
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for r0, r1 in tiles(len(x), tile_size):
-        for c0, c1 in tiles(len(y), tile_size):
-            total += _cubic_kernel_sum(x[r0:r1], y[c0:c1])
+    for _, _, x_tile, y_tile in cross_tiles(x, y, tile_size, product_dtype):
+        total += _cubic_kernel_sum(x_tile, y_tile)
     return total
 
 
@@ -96,22 +95,20 @@ def kid(
     with cpu_threads(device):
         float32_products = device.type == "cpu" and is_float32(real) and is_float32(fake)
         product_dtype = torch.float32 if float32_products else torch.float64
-        real = as_features(real, device, "real", product_dtype)
-        fake = as_features(fake, device, "fake", product_dtype)
+        real = as_features(real, device, "real")
+        fake = as_features(fake, device, "fake")
         if real.shape[1] != fake.shape[1]:
             raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
         m = min(len(real), len(fake), max_subset_size)
         if m < 2:
             raise ValueError(f"KID needs subsets of at least 2 points, got {m}")
 
-        real_diagonal, fake_diagonal = _self_kernel(real), _self_kernel(fake)
         total = torch.zeros((), dtype=torch.float64, device=device)
         for fake_rows, real_rows in subset_indices(len(real), len(fake), num_subsets, m, seed):
-            fake_rows = torch.from_numpy(fake_rows).to(device)
-            real_rows = torch.from_numpy(real_rows).to(device)
-            x, y = fake[fake_rows], real[real_rows]
-            within = _off_diagonal_sum(x, fake_diagonal[fake_rows], tile_size) + _off_diagonal_sum(
-                y, real_diagonal[real_rows], tile_size
+            x = fake[torch.from_numpy(fake_rows).to(device)]
+            y = real[torch.from_numpy(real_rows).to(device)]
+            within = _off_diagonal_sum(x, product_dtype, tile_size) + _off_diagonal_sum(
+                y, product_dtype, tile_size
             )
-            total += within / (m - 1) - 2 * _cross_sum(x, y, tile_size) / m
+            total += within / (m - 1) - 2 * _cross_sum(x, y, product_dtype, tile_size) / m
         return float(total / num_subsets / m)

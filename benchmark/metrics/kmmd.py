@@ -29,18 +29,22 @@ from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
     cpu_threads,
+    cross_tiles,
     resolve_device,
+    rows,
     squared_distances,
     squared_norms,
     tiles,
-    upper_tile_pairs,
+    upper_tiles,
 )
 
 
-def mean_pairwise_squared_distance(features: torch.Tensor) -> torch.Tensor:
+def mean_pairwise_squared_distance(features: torch.Tensor, tile_size: int = DEFAULT_TILE_SIZE) -> float:
     """Mean of ||x_i - x_j||^2 over all ordered pairs (i, j), self-pairs included."""
-    centred = features - features.mean(dim=0)
-    return 2 * squared_norms(centred).mean()
+    ranges = tiles(len(features), tile_size)
+    mean = sum(rows(features, start, stop).sum(dim=0) for start, stop in ranges) / len(features)
+    spread = sum(((rows(features, start, stop) - mean) ** 2).sum() for start, stop in ranges)
+    return float(2 * spread / len(features))
 
 
 def _gaussian_kernel_sum(a, b, a_sq, b_sq, scale: float, zero_diagonal: bool) -> torch.Tensor:
@@ -51,20 +55,19 @@ def _gaussian_kernel_sum(a, b, a_sq, b_sq, scale: float, zero_diagonal: bool) ->
 
 
 def _mean_kernel_within(x: torch.Tensor, scale: float, tile_size: int) -> torch.Tensor:
-    norms = squared_norms(x)
+    norms = squared_norms(x, tile_size)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for (r0, r1), (c0, c1) in upper_tile_pairs(len(x), tile_size):
-        block_sum = _gaussian_kernel_sum(x[r0:r1], x[c0:c1], norms[r0:r1], norms[c0:c1], scale, r0 == c0)
+    for (r0, r1), (c0, c1), row_tile, column_tile in upper_tiles(x, tile_size):
+        block_sum = _gaussian_kernel_sum(row_tile, column_tile, norms[r0:r1], norms[c0:c1], scale, r0 == c0)
         total += block_sum if r0 == c0 else 2 * block_sum
     return total / len(x) ** 2
 
 
 def _mean_kernel_between(x: torch.Tensor, y: torch.Tensor, scale: float, tile_size: int) -> torch.Tensor:
-    x_norms, y_norms = squared_norms(x), squared_norms(y)
+    x_norms, y_norms = squared_norms(x, tile_size), squared_norms(y, tile_size)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for r0, r1 in tiles(len(x), tile_size):
-        for c0, c1 in tiles(len(y), tile_size):
-            total += _gaussian_kernel_sum(x[r0:r1], y[c0:c1], x_norms[r0:r1], y_norms[c0:c1], scale, False)
+    for (r0, r1), (c0, c1), x_tile, y_tile in cross_tiles(x, y, tile_size):
+        total += _gaussian_kernel_sum(x_tile, y_tile, x_norms[r0:r1], y_norms[c0:c1], scale, False)
     return total / (len(x) * len(y))
 
 
@@ -88,7 +91,7 @@ def kmmd(
         if real.shape[1] != fake.shape[1]:
             raise ValueError(f"feature sizes differ: real {real.shape[1]}, fake {fake.shape[1]}")
         if bandwidth is None:
-            sigma_squared = float(mean_pairwise_squared_distance(real))
+            sigma_squared = mean_pairwise_squared_distance(real, tile_size)
             if sigma_squared == 0:
                 raise ValueError("all real features are identical; pass an explicit bandwidth")
         elif bandwidth > 0:

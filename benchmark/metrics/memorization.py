@@ -18,8 +18,10 @@ from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
     cpu_threads,
+    cross_tiles,
     merge_smallest,
     resolve_device,
+    rows,
     squared_distances,
     squared_norms,
     tiles,
@@ -31,20 +33,17 @@ def _nearest(query: torch.Tensor, reference: torch.Tensor, k: int, tile_size: in
         raise ValueError(f"k must be in [1, {len(reference)}] (reference size), got {k}")
     if query.shape[1] != reference.shape[1]:
         raise ValueError(f"feature sizes differ: query {query.shape[1]}, reference {reference.shape[1]}")
-    query_norms, reference_norms = squared_norms(query), squared_norms(reference)
+    query_norms, reference_norms = squared_norms(query, tile_size), squared_norms(reference, tile_size)
     values = torch.full((len(query), k), float("inf"), dtype=torch.float64, device=query.device)
     indices = torch.zeros((len(query), k), dtype=torch.int64, device=query.device)
-    for q0, q1 in tiles(len(query), tile_size):
-        for r0, r1 in tiles(len(reference), tile_size):
-            block = squared_distances(
-                query[q0:q1], reference[r0:r1], query_norms[q0:q1], reference_norms[r0:r1]
-            )
-            values[q0:q1], indices[q0:q1] = merge_smallest(values[q0:q1], indices[q0:q1], block, r0, k)
+    for (q0, q1), (r0, r1), query_tile, reference_tile in cross_tiles(query, reference, tile_size):
+        block = squared_distances(query_tile, reference_tile, query_norms[q0:q1], reference_norms[r0:r1])
+        values[q0:q1], indices[q0:q1] = merge_smallest(values[q0:q1], indices[q0:q1], block, r0, k)
     # The expansion |q|^2 - 2 q.r + |r|^2 loses ~1e-7 |q| to cancellation, which would hide an
     # exact copy (distance 0). Recompute the k chosen distances directly: O(N k D).
     for q0, q1 in tiles(len(query), tile_size):
-        neighbours = reference[indices[q0:q1]]
-        values[q0:q1] = (query[q0:q1, None, :] - neighbours).norm(dim=2)
+        neighbours = reference[indices[q0:q1]].to(torch.float64)
+        values[q0:q1] = (rows(query, q0, q1)[:, None, :] - neighbours).norm(dim=2)
     return values, indices
 
 

@@ -21,13 +21,13 @@ from benchmark.metrics._tiles import (
     DEFAULT_TILE_SIZE,
     as_features,
     cpu_threads,
+    cross_tiles,
     euclidean_distances,
     is_float32,
     merge_smallest,
     resolve_device,
     squared_norms,
-    tiles,
-    upper_tile_pairs,
+    upper_tiles,
 )
 
 
@@ -40,7 +40,7 @@ def kth_neighbour_radii(
     rows' and its columns' running k+1 smallest distances.
 
     Args:
-        features: (N, D) float64 features, N > k.
+        features: (N, D) features on the compute device, N > k.
         k: neighbour rank (prdc's nearest_k).
         round_to_float32: use sklearn's float32 distance rounding.
         tile_size: rows per block.
@@ -48,13 +48,11 @@ def kth_neighbour_radii(
     n = features.shape[0]
     if n <= k:
         raise ValueError(f"need more than k={k} points to find a k-th neighbour, got {n}")
-    norms = squared_norms(features)
+    norms = squared_norms(features, tile_size)
     dtype = torch.float32 if round_to_float32 else torch.float64
     smallest = torch.full((n, k + 1), float("inf"), dtype=dtype, device=features.device)
-    for (r0, r1), (c0, c1) in upper_tile_pairs(n, tile_size):
-        block = euclidean_distances(
-            features[r0:r1], features[c0:c1], norms[r0:r1], norms[c0:c1], round_to_float32
-        )
+    for (r0, r1), (c0, c1), row_tile, column_tile in upper_tiles(features, tile_size):
+        block = euclidean_distances(row_tile, column_tile, norms[r0:r1], norms[c0:c1], round_to_float32)
         if r0 == c0:
             block.fill_diagonal_(0)  # sklearn zeroes self-distances; rounding may not
         smallest[r0:r1], _ = merge_smallest(smallest[r0:r1], None, block, c0, k + 1)
@@ -96,21 +94,20 @@ def prdc(real, fake, k: int = 5, device=None, tile_size: int = DEFAULT_TILE_SIZE
         else:
             real_radii, fake_radii = real_radii.double(), fake_radii.double()
 
-        real_norms, fake_norms = squared_norms(real), squared_norms(fake)
+        real_norms, fake_norms = squared_norms(real, tile_size), squared_norms(fake, tile_size)
         fake_inside_real = torch.zeros(len(fake), dtype=torch.bool, device=device)  # precision
         real_covered = torch.zeros(len(real), dtype=torch.bool, device=device)  # coverage
         real_inside_fake = torch.zeros(len(real), dtype=torch.bool, device=device)  # recall
         density_count = torch.zeros((), dtype=torch.int64, device=device)
-        for r0, r1 in tiles(len(real), tile_size):
-            for f0, f1 in tiles(len(fake), tile_size):
-                distances = euclidean_distances(
-                    real[r0:r1], fake[f0:f1], real_norms[r0:r1], fake_norms[f0:f1], cross_round
-                )
-                within_real_ball = distances < real_radii[r0:r1, None]
-                fake_inside_real[f0:f1] |= within_real_ball.any(dim=0)
-                real_covered[r0:r1] |= within_real_ball.any(dim=1)
-                density_count += within_real_ball.sum()
-                real_inside_fake[r0:r1] |= (distances < fake_radii[None, f0:f1]).any(dim=1)
+        for (r0, r1), (f0, f1), real_tile, fake_tile in cross_tiles(real, fake, tile_size):
+            distances = euclidean_distances(
+                real_tile, fake_tile, real_norms[r0:r1], fake_norms[f0:f1], cross_round
+            )
+            within_real_ball = distances < real_radii[r0:r1, None]
+            fake_inside_real[f0:f1] |= within_real_ball.any(dim=0)
+            real_covered[r0:r1] |= within_real_ball.any(dim=1)
+            density_count += within_real_ball.sum()
+            real_inside_fake[r0:r1] |= (distances < fake_radii[None, f0:f1]).any(dim=1)
 
         return {
             "precision": fake_inside_real.double().mean().item(),
