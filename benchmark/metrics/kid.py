@@ -50,18 +50,20 @@ def _cubic_kernel_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return kernel.pow_(3).sum()
 
 
-def _self_kernel_sum(x: torch.Tensor, tile_size: int) -> torch.Tensor:
-    """Sum of k(x_i, x_i): the diagonal that the unbiased estimate leaves out."""
-    return ((squared_norms(x, tile_size) / x.shape[1] + 1) ** 3).sum()
+def _self_kernel(features: torch.Tensor, tile_size: int) -> torch.Tensor:
+    """k(x_i, x_i) for every row: the diagonal that the unbiased estimate leaves out."""
+    return (squared_norms(features, tile_size) / features.shape[1] + 1) ** 3
 
 
-def _off_diagonal_sum(x: torch.Tensor, product_dtype: torch.dtype, tile_size: int) -> torch.Tensor:
+def _off_diagonal_sum(
+    x: torch.Tensor, diagonal: torch.Tensor, product_dtype: torch.dtype, tile_size: int
+) -> torch.Tensor:
     """Sum of k(x_i, x_j) over i != j, visiting only the upper half of the kernel matrix."""
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for (r0, _), (c0, _), row_tile, column_tile in upper_tiles(x, tile_size, product_dtype):
         block_sum = _cubic_kernel_sum(row_tile, column_tile)
         total += block_sum if r0 == c0 else 2 * block_sum
-    return total - _self_kernel_sum(x, tile_size)
+    return total - diagonal.sum()
 
 
 def _cross_sum(x: torch.Tensor, y: torch.Tensor, product_dtype: torch.dtype, tile_size: int) -> torch.Tensor:
@@ -103,12 +105,13 @@ def kid(
         if m < 2:
             raise ValueError(f"KID needs subsets of at least 2 points, got {m}")
 
+        real_diagonal, fake_diagonal = _self_kernel(real, tile_size), _self_kernel(fake, tile_size)
         total = torch.zeros((), dtype=torch.float64, device=device)
         for fake_rows, real_rows in subset_indices(len(real), len(fake), num_subsets, m, seed):
-            x = fake[torch.from_numpy(fake_rows).to(device)]
-            y = real[torch.from_numpy(real_rows).to(device)]
-            within = _off_diagonal_sum(x, product_dtype, tile_size) + _off_diagonal_sum(
-                y, product_dtype, tile_size
-            )
+            fake_rows = torch.from_numpy(fake_rows).to(device)
+            real_rows = torch.from_numpy(real_rows).to(device)
+            x, y = fake[fake_rows], real[real_rows]
+            within = _off_diagonal_sum(x, fake_diagonal[fake_rows], product_dtype, tile_size)
+            within += _off_diagonal_sum(y, real_diagonal[real_rows], product_dtype, tile_size)
             total += within / (m - 1) - 2 * _cross_sum(x, y, product_dtype, tile_size) / m
         return float(total / num_subsets / m)
