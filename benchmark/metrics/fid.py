@@ -19,11 +19,11 @@ import numpy as np
 import torch
 
 from benchmark.metrics._tiles import (
-    DEFAULT_TILE_SIZE,
     as_features,
     as_float64,
     matmul,
     resolve_device,
+    resolve_tile_size,
     rows,
     symmetric_eigh,
     symmetric_eigvalsh,
@@ -45,20 +45,20 @@ def _statistics(features: torch.Tensor, tile_size: int) -> tuple[torch.Tensor, t
     return mean, covariance / (n - 1)
 
 
-def feature_statistics(
-    features, device=None, tile_size: int = DEFAULT_TILE_SIZE
-) -> tuple[np.ndarray, np.ndarray]:
+def feature_statistics(features, device=None, tile_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of a feature set, as float64 numpy arrays ready to cache.
 
     Args:
         features: (N, D) numpy array or torch tensor, N >= 2.
         device: where to compute; defaults to the input's device, else the CPU.
-        tile_size: rows per block of the covariance accumulation (memory O(tile_size D + D^2)).
+        tile_size: rows per block of the covariance accumulation (memory O(tile_size D + D^2));
+            None: 2048 on the CPU, 4096 on CUDA.
 
     Returns:
         (mu, sigma): shapes (D,) and (D, D), equal to np.mean(x, 0) and np.cov(x, rowvar=False).
     """
     device = resolve_device(device, features)
+    tile_size = resolve_tile_size(tile_size, device)
     mean, covariance = _statistics(as_features(features, device), tile_size)
     return mean.cpu().numpy(), covariance.cpu().numpy()
 
@@ -93,16 +93,17 @@ def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2, device=None) -> float:
     return _frechet_from_tensors(mu1, sigma1, mu2, sigma2)
 
 
-def frechet_distance(real, fake, device=None, tile_size: int = DEFAULT_TILE_SIZE) -> float:
+def frechet_distance(real, fake, device=None, tile_size: int | None = None) -> float:
     """FID between real and generated features (lower is better).
 
     Args:
         real: (N, D) real features, numpy array or torch tensor.
         fake: (M, D) generated features.
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block of the covariance accumulation.
+        tile_size: rows per block of the covariance accumulation; None: the device default.
     """
     device = resolve_device(device, real, fake)
+    tile_size = resolve_tile_size(tile_size, device)
     real_stats = _statistics(as_features(real, device, "real"), tile_size)
     fake_stats = _statistics(as_features(fake, device, "fake"), tile_size)
     return _frechet_from_tensors(*real_stats, *fake_stats)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.metrics._tiles import DEFAULT_TILE_SIZE, resolve_device
+from benchmark.metrics._tiles import resolve_device
 from benchmark.metrics.fid import frechet_distance
 
 
@@ -23,7 +23,7 @@ def _labels(labels, n: int, name: str) -> np.ndarray:
 
 
 def intra_class_fid(
-    real, real_labels, fake, fake_labels, device=None, tile_size: int = DEFAULT_TILE_SIZE
+    real, real_labels, fake, fake_labels, device=None, tile_size: int | None = None
 ) -> tuple[float, dict[int, float]]:
     """Mean and per-class FID between real and generated features of the same class.
 
@@ -33,7 +33,7 @@ def intra_class_fid(
         fake: (M, D) generated features.
         fake_labels: (M,) class each generated row was conditioned on.
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block of the covariance accumulation.
+        tile_size: rows per block of the covariance accumulation; None: the device default.
 
     Returns:
         (mean over classes, {class: FID}) over every class present in either set. Raises

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 
 from benchmark.metrics._tiles import (
-    DEFAULT_TILE_SIZE,
     as_features,
     cpu_threads,
     cross_tiles,
     is_float32,
     matmul,
     resolve_device,
+    resolve_tile_size,
     upper_tiles,
 )
 
@@ -75,7 +75,7 @@ def kid(
     max_subset_size: int = 1000,
     seed: int = 0,
     device=None,
-    tile_size: int = DEFAULT_TILE_SIZE,
+    tile_size: int | None = None,
 ) -> float:
     """KID between real and generated features (lower is better; can be slightly negative).
 
@@ -86,9 +86,10 @@ def kid(
         max_subset_size: subset size cap; the size is min(N, M, max_subset_size).
         seed: seed of the subset draws; same seed, same subsets as clean-fid after np.random.seed.
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block of each subset's kernel matrices.
+        tile_size: rows per block of each subset's kernel matrices; None: the device default.
     """
     device = resolve_device(device, real, fake)
+    tile_size = resolve_tile_size(tile_size, device)
     with cpu_threads(device):
         float32_products = device.type == "cpu" and is_float32(real) and is_float32(fake)
         product_dtype = torch.float32 if float32_products else torch.float64

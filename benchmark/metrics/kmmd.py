@@ -31,6 +31,7 @@ from benchmark.metrics._tiles import (
     cpu_threads,
     cross_tiles,
     resolve_device,
+    resolve_tile_size,
     rows,
     squared_distances,
     squared_norms,
@@ -71,9 +72,7 @@ def _mean_kernel_between(x: torch.Tensor, y: torch.Tensor, scale: float, tile_si
     return total / (len(x) * len(y))
 
 
-def kmmd(
-    real, fake, bandwidth: float | None = None, device=None, tile_size: int = DEFAULT_TILE_SIZE
-) -> float:
+def kmmd(real, fake, bandwidth: float | None = None, device=None, tile_size: int | None = None) -> float:
     """Squared Gaussian-kernel MMD between real and generated features (lower is better).
 
     Args:
@@ -82,9 +81,10 @@ def kmmd(
         bandwidth: kernel width sigma in feature units; None uses Xu et al.'s rule,
             sigma^2 = mean squared distance between real features (see the module docstring).
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block of the kernel sums.
+        tile_size: rows per block of the kernel sums; None: 2048 on the CPU, 4096 on CUDA.
     """
     device = resolve_device(device, real, fake)
+    tile_size = resolve_tile_size(tile_size, device)
     with cpu_threads(device):
         real = as_features(real, device, "real")
         fake = as_features(fake, device, "fake")

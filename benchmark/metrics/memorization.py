@@ -15,12 +15,12 @@ import numpy as np
 import torch
 
 from benchmark.metrics._tiles import (
-    DEFAULT_TILE_SIZE,
     as_features,
     cpu_threads,
     cross_tiles,
     merge_smallest,
     resolve_device,
+    resolve_tile_size,
     rows,
     squared_distances,
     squared_norms,
@@ -48,7 +48,7 @@ def _nearest(query: torch.Tensor, reference: torch.Tensor, k: int, tile_size: in
 
 
 def nearest_neighbours(
-    query, reference, k: int = 1, device=None, tile_size: int = DEFAULT_TILE_SIZE
+    query, reference, k: int = 1, device=None, tile_size: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest reference rows of every query row, by Euclidean distance.
 
@@ -57,13 +57,14 @@ def nearest_neighbours(
         reference: (M, D) features to search (e.g. training set).
         k: neighbours per query row, 1 <= k <= M.
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block; memory O(N k + tile_size^2).
+        tile_size: rows per block, memory O(N k + tile_size^2); None: 2048 on the CPU, 4096 on CUDA.
 
     Returns:
         (distances, indices): float64 and int64 numpy arrays of shape (N, k), nearest first,
         like sklearn's NearestNeighbors(n_neighbors=k).fit(reference).kneighbors(query).
     """
     device = resolve_device(device, query, reference)
+    tile_size = resolve_tile_size(tile_size, device)
     with cpu_threads(device):
         distances, indices = _nearest(
             as_features(query, device, "query"), as_features(reference, device, "reference"), k, tile_size
@@ -71,9 +72,7 @@ def nearest_neighbours(
         return distances.cpu().numpy(), indices.cpu().numpy()
 
 
-def memorization(
-    train, fake, heldout=None, device=None, tile_size: int = DEFAULT_TILE_SIZE
-) -> dict[str, float]:
+def memorization(train, fake, heldout=None, device=None, tile_size: int | None = None) -> dict[str, float]:
     """Mean nearest-neighbour distances to the training set, and their ratio.
 
     Args:
@@ -81,7 +80,7 @@ def memorization(
         fake: (M, D) generated features.
         heldout: optional (H, D) features of real images kept out of training.
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block.
+        tile_size: rows per block; None: the device default.
 
     Returns:
         {"fake_to_train": mean distance of each generated row to its nearest training row};
@@ -89,6 +88,7 @@ def memorization(
         "ratio" = fake_to_train / heldout_to_train (below 1 suggests copying).
     """
     device = resolve_device(device, train, fake, heldout)
+    tile_size = resolve_tile_size(tile_size, device)
     with cpu_threads(device):
         train = as_features(train, device, "train")
         fake_distances, _ = _nearest(as_features(fake, device, "fake"), train, 1, tile_size)
@@ -101,7 +101,7 @@ def memorization(
 
 
 def closest_pairs(
-    fake, train, n: int = 16, device=None, tile_size: int = DEFAULT_TILE_SIZE
+    fake, train, n: int = 16, device=None, tile_size: int | None = None
 ) -> list[tuple[int, int, float]]:
     """The n generated rows closest to the training set, for a grid of suspected copies.
 
@@ -112,7 +112,7 @@ def closest_pairs(
         train: (N, D) training features.
         n: how many pairs (fewer if M < n).
         device: where to compute; defaults to the inputs' device, else the CPU.
-        tile_size: rows per block.
+        tile_size: rows per block; None: the device default.
 
     Returns:
         [(fake index, nearest train index, distance)], closest first.
