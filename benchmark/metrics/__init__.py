@@ -1,0 +1,27 @@
+"""Metrics on feature arrays: FID, KID, KMMD, precision/recall/density/coverage, intra-class FID
+and memorisation.
+
+Each is a plain function of (N, D) numpy arrays or torch tensors that runs on the device it is
+given (CUDA or CPU), in tiles of at most `tile_size` rows, and matches its reference
+implementation (clean-fid, prdc) to 1e-6 relative on the same features.
+"""
+
+from benchmark.metrics.fid import feature_statistics, frechet_distance, frechet_distance_from_stats
+from benchmark.metrics.intra_class import intra_class_fid
+from benchmark.metrics.kid import kid
+from benchmark.metrics.kmmd import kmmd
+from benchmark.metrics.memorization import closest_pairs, memorization, nearest_neighbours
+from benchmark.metrics.prdc import prdc
+
+__all__ = [
+    "closest_pairs",
+    "feature_statistics",
+    "frechet_distance",
+    "frechet_distance_from_stats",
+    "intra_class_fid",
+    "kid",
+    "kmmd",
+    "memorization",
+    "nearest_neighbours",
+    "prdc",
+]
