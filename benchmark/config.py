@@ -112,6 +112,7 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "memorization": ("memorization",),
 }
 LOWER_IS_BETTER = {"fid", "kid", "kmmd", "intra_fid"}
+UNRANKED = {"memorization"}  # a diagnostic: below 1 signals copying, above 1 is not "better"
 
 
 @dataclass(frozen=True)

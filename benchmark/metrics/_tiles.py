@@ -117,9 +117,7 @@ def squared_norms(x: torch.Tensor, tile_size: int = DEFAULT_TILE_SIZE) -> torch.
     return torch.cat(parts)
 
 
-def squared_distances(
-    a: torch.Tensor, b: torch.Tensor, a_sq: torch.Tensor, b_sq: torch.Tensor
-) -> torch.Tensor:
+def squared_distances(a: torch.Tensor, b: torch.Tensor, a_sq: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
     """||a_i - b_j||^2 by sklearn's expansion, clamped at 0.
 
     The two norms are added first so that the (i, j) and (j, i) entries are bitwise equal: a

@@ -51,7 +51,5 @@ def intra_class_fid(
                 f"class {label} has {len(real_rows)} real and {len(fake_rows)} generated rows; "
                 "FID needs at least 2 of each"
             )
-        per_class[int(label)] = frechet_distance(
-            real[real_rows], fake[fake_rows], device=device, tile_size=tile_size
-        )
+        per_class[int(label)] = frechet_distance(real[real_rows], fake[fake_rows], device=device, tile_size=tile_size)
     return float(np.mean(list(per_class.values()))), per_class

@@ -105,8 +105,6 @@ def kid(
         for fake_rows, real_rows in subset_indices(len(real), len(fake), num_subsets, m, seed):
             x = fake[torch.from_numpy(fake_rows).to(device)]
             y = real[torch.from_numpy(real_rows).to(device)]
-            within = _off_diagonal_sum(x, product_dtype, tile_size) + _off_diagonal_sum(
-                y, product_dtype, tile_size
-            )
+            within = _off_diagonal_sum(x, product_dtype, tile_size) + _off_diagonal_sum(y, product_dtype, tile_size)
             total += within / (m - 1) - 2 * _cross_sum(x, y, product_dtype, tile_size) / m
         return float(total / num_subsets / m)

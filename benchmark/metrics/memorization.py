@@ -100,9 +100,7 @@ def memorization(train, fake, heldout=None, device=None, tile_size: int | None =
         return result
 
 
-def closest_pairs(
-    fake, train, n: int = 16, device=None, tile_size: int | None = None
-) -> list[tuple[int, int, float]]:
+def closest_pairs(fake, train, n: int = 16, device=None, tile_size: int | None = None) -> list[tuple[int, int, float]]:
     """The n generated rows closest to the training set, for a grid of suspected copies.
 
     Generated features come first, as the query does in `nearest_neighbours(query, reference)`.

@@ -103,9 +103,7 @@ def prdc(real, fake, k: int = 5, device=None, tile_size: int | None = None) -> d
         real_inside_fake = torch.zeros(len(real), dtype=torch.bool, device=device)  # recall
         density_count = torch.zeros((), dtype=torch.int64, device=device)
         for (r0, r1), (f0, f1), real_tile, fake_tile in cross_tiles(real, fake, tile_size):
-            distances = euclidean_distances(
-                real_tile, fake_tile, real_norms[r0:r1], fake_norms[f0:f1], cross_round
-            )
+            distances = euclidean_distances(real_tile, fake_tile, real_norms[r0:r1], fake_norms[f0:f1], cross_round)
             within_real_ball = distances < real_radii[r0:r1, None]
             fake_inside_real[f0:f1] |= within_real_ball.any(dim=0)
             real_covered[r0:r1] |= within_real_ball.any(dim=1)

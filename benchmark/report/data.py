@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.config import LOWER_IS_BETTER, METRIC_GROUPS
+from benchmark.config import LOWER_IS_BETTER, METRIC_GROUPS, UNRANKED
 from benchmark.errors import BenchmarkError
 from benchmark.store import ResultsStore
 
@@ -37,11 +37,13 @@ SUMMARY_COLUMNS = ["suite", *GROUP_KEYS, "metric", "mean", "std", "n", "n_finish
 
 
 def direction(metric: str) -> str | None:
-    """'lower' or 'higher' is better; None for a metric this code does not know.
+    """'lower' or 'higher' is better; None for an unranked or unknown metric (no arrow, no bold).
 
-    ``memorization`` is a ratio where higher is better up to 1; it counts as higher-better. An
-    unknown name gets no arrow and no bold rather than a guessed direction.
+    ``memorization`` is unranked: a ratio well below 1 signals copying, but a ratio above 1 only
+    says samples are far from the training images, which garbage samples are too.
     """
+    if metric in UNRANKED:
+        return None
     if metric in LOWER_IS_BETTER:
         return "lower"
     return "higher" if metric in KNOWN_METRICS else None

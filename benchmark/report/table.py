@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from benchmark.config import UNRANKED
 from benchmark.report.data import SuiteResults, direction, unique_sorted
 
 METRIC_NAMES = {
@@ -200,14 +201,14 @@ def directions_phrase(metrics: list[str], s: Spelling) -> str:
         if names:
             parts.append(f"{s.arrows[way]} {s.escape(text)} ({s.escape(', '.join(dict.fromkeys(names)))})")
     sentence = "; ".join(parts) + "." if parts else ""
-    unknown = [m for m in dict.fromkeys(metrics) if direction(m) is None]
+    unknown = [m for m in dict.fromkeys(metrics) if direction(m) is None and m not in UNRANKED]
     if unknown:
         sentence += s.escape(f" No known direction, so not ranked: {', '.join(unknown)}.")
     if "memorization" in metrics:
         sentence += s.escape(
-            " Memorization is a ratio where higher is better up to 1 (nearest-training-image distance of"
-            " generated images over that of held-out real images; below 1: samples sit closer to the training"
-            " shots than unseen real images do); it is ranked as higher-better."
+            " Memorization (not ranked): the nearest-training-image distance of generated images over that of"
+            " held-out real images; well below 1, samples sit closer to the training shots than unseen real"
+            " images do (copying); above 1 only says samples are far from the training images."
         )
     return sentence
 

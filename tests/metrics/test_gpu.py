@@ -22,9 +22,7 @@ def test_scalar_metrics_match_the_cpu(features):
     real, fake = features
     for metric in (frechet_distance, kmmd):
         assert metric(real, fake, device="cuda") == pytest.approx(metric(real, fake), rel=1e-9)
-    assert kid(real, fake, num_subsets=5, device="cuda") == pytest.approx(
-        kid(real, fake, num_subsets=5), rel=1e-9
-    )
+    assert kid(real, fake, num_subsets=5, device="cuda") == pytest.approx(kid(real, fake, num_subsets=5), rel=1e-9)
 
 
 def test_prdc_and_memorization_match_the_cpu(features):
