@@ -2,8 +2,11 @@
 and memorisation.
 
 Each is a plain function of (N, D) numpy arrays or torch tensors that runs on the device it is
-given (CUDA or CPU), in tiles of at most `tile_size` rows, and matches its reference
-implementation (clean-fid, prdc) to 1e-6 relative on the same features.
+given (CUDA or CPU) in tiles of at most `tile_size` rows, so no N x N matrix is ever held. On
+the same float64 features they match their references (clean-fid's frechet_distance and
+kernel_distance, the prdc package) to 1e-6 relative; prdc also on float32 features, whose
+distance rounding it reproduces. On float32 features clean-fid computes means and KID kernels
+in float32, and differs from these float64 results by up to ~1e-5 relative.
 """
 
 from benchmark.metrics.fid import feature_statistics, frechet_distance, frechet_distance_from_stats

@@ -96,6 +96,8 @@ def memorization(train, fake, heldout=None, device=None, tile_size: int | None =
         if heldout is not None:
             heldout_distances, _ = _nearest(as_features(heldout, device, "heldout"), train, 1, tile_size)
             result["heldout_to_train"] = heldout_distances.mean().item()
+            if result["heldout_to_train"] == 0:
+                raise ValueError("every held-out feature equals a training feature: the splits overlap")
             result["ratio"] = result["fake_to_train"] / result["heldout_to_train"]
         return result
 

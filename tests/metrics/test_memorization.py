@@ -28,6 +28,8 @@ def test_copies_of_training_images_are_flagged():
     novel = memorization(train, rng.standard_normal((40, 16)), heldout=heldout)
     assert novel["ratio"] == pytest.approx(1, abs=0.2)
     assert memorization(train, copies).keys() == {"fake_to_train"}
+    with pytest.raises(ValueError, match="splits overlap"):
+        memorization(train, copies, heldout=train[:10])
 
 
 def test_closest_pairs_find_the_planted_copies():
