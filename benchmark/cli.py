@@ -132,6 +132,12 @@ def cmd_run(args) -> int:
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
     print(f"caches (sources, images, features) under {cache_dir}")
     jobs = args.jobs or default_jobs(device)
+    if device == "cpu":
+        # One intra-op thread per worker: small networks gain little from threads, and spinning
+        # OpenMP threads stall badly when processes share cores.
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
     counts = run_local(
         suite, store, cache_dir, device, jobs, progress=not args.no_progress, retry_failed=args.retry_failed
     )

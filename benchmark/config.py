@@ -170,6 +170,9 @@ class MethodEntry:
 
 @dataclass(frozen=True)
 class SuiteConfig:
+    """A validated suite. ``perceptual`` names the feature network that perceptual losses (BSA,
+    GLO) use: the digits classifier on the toy suite, VGG16 on real ones."""
+
     name: str
     resolution: int
     image_channels: int
@@ -186,6 +189,8 @@ class SuiteConfig:
     description: str = ""
     budgets: dict = field(default_factory=dict)
     path: str | None = None
+    perceptual: str | None = None
+    perceptual_options: dict = field(default_factory=dict)
 
     def method(self, label: str) -> MethodEntry:
         for m in self.methods:
@@ -332,10 +337,11 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     if default_source not in sources:
         raise BenchmarkError(f"{where}: source {default_source!r} is not among sources: {', '.join(sources)}")
 
-    fx = raw.get("feature_extractor", "inception")
-    fx = {"name": fx} if isinstance(fx, str) else dict(fx)
-    _check_keys(fx, f"{where}: feature_extractor", ("name", "options"), required=("name",))
+    fx = _named(raw.get("feature_extractor", "inception"), f"{where}: feature_extractor")
     FEATURES.get(fx["name"])
+    perceptual = _named(raw["perceptual"], f"{where}: perceptual") if raw.get("perceptual") else {}
+    if perceptual:
+        FEATURES.get(perceptual["name"])
 
     targets = []
     for i, t in enumerate(raw.get("targets") or []):
@@ -386,7 +392,16 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         description=str(raw.get("description", "")),
         budgets=dict(raw.get("budgets") or {}),
         path=where,
+        perceptual=perceptual.get("name"),
+        perceptual_options=dict(perceptual.get("options") or {}),
     )
+
+
+def _named(value, where: str) -> dict:
+    """A registry entry given as ``name`` or ``{name: ..., options: {...}}``."""
+    value = {"name": value} if isinstance(value, str) else dict(value or {})
+    _check_keys(value, where, ("name", "options"), required=("name",))
+    return value
 
 
 SUITE_KEYS = (

@@ -59,9 +59,26 @@ def _init_worker(devices, threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _run_in_worker(cell: Cell, out: str, cache_dir: str) -> str:
-    ctx = SuiteContext(cell.suite, ResultsStore(out), Path(cache_dir), _WORKER_DEVICE, progress=False)
-    return run_cell(cell, ctx)
+def _context(suite: SuiteConfig, out: str, cache_dir: str) -> SuiteContext:
+    return SuiteContext(suite, ResultsStore(out), Path(cache_dir), _WORKER_DEVICE, progress=False)
+
+
+def _source_in_worker(suite: SuiteConfig, name: str, out: str, cache_dir: str) -> None:
+    _context(suite, out, cache_dir).source(name)
+
+
+def _cell_in_worker(cell: Cell, out: str, cache_dir: str) -> str:
+    return run_cell(cell, _context(cell.suite, out, cache_dir))
+
+
+def pending_cells(cells: list[Cell], store: ResultsStore, retry_failed: bool) -> list[Cell]:
+    """Cells that still need to run: not finished, and not failed unless failures are retried."""
+    pending = []
+    for cell in cells:
+        status = store.status(cell.key)
+        if status != "finished" and (status != "failed" or retry_failed):
+            pending.append(cell)
+    return pending
 
 
 def run_local(
@@ -76,35 +93,39 @@ def run_local(
     """Run every pending cell of a suite; returns counts by status (finished, failed, skipped)."""
     cache_dir = Path(cache_dir)
     cells = expand_cells(suite)
-    counts = {"finished": 0, "failed": 0, "skipped": 0}
-    pending = []
-    for cell in cells:
-        status = store.status(cell.key)
-        if status == "finished" or (status == "failed" and not retry_failed):
-            counts["skipped"] += 1
-        else:
-            pending.append(cell)
+    pending = pending_cells(cells, store, retry_failed)
+    counts = {"finished": 0, "failed": 0, "skipped": len(cells) - len(pending)}
     if not pending:
         return counts
-    ctx = SuiteContext(suite, store, cache_dir, device, progress)
-    warm_caches(ctx, pending)
     jobs = max(1, min(jobs, len(pending)))
-    bar = tqdm(total=len(pending), desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True)
+    ctx = SuiteContext(suite, store, cache_dir, device, progress)
     if jobs == 1:
+        warm_caches(ctx, pending)
+        bar = tqdm(total=len(pending), desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True)
         for cell in pending:
             counts[run_cell(cell, ctx)] += 1
             bar.update(1)
-    else:
-        spawn = mp.get_context("spawn")
-        devices = spawn.Queue()
-        for d in worker_devices(device, jobs):
-            devices.put(d)
-        threads = max(1, (os.cpu_count() or 1) // jobs) if device == "cpu" else torch.get_num_threads()
-        with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_init_worker, initargs=(devices, threads)) as pool:
-            futures = {pool.submit(_run_in_worker, cell, str(store.out), str(cache_dir)): cell for cell in pending}
-            for future in as_completed(futures):
-                counts[future.result()] += 1
-                bar.set_postfix_str(futures[future].cell_id, refresh=False)
-                bar.update(1)
-    bar.close()
+        bar.close()
+        return counts
+
+    spawn = mp.get_context("spawn")
+    devices = spawn.Queue()
+    for d in worker_devices(device, jobs):
+        devices.put(d)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if device == "cpu" else torch.get_num_threads()
+    args = (str(store.out), str(cache_dir))
+    with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_init_worker, initargs=(devices, threads)) as pool:
+        # Sources first, side by side (pretraining a toy source is the longest shared step); then the
+        # cheap shared work here, so workers only read caches.
+        sources = sorted({name for cell in pending for name in cell.source_names})
+        for future in [pool.submit(_source_in_worker, suite, name, *args) for name in sources]:
+            future.result()
+        warm_caches(ctx, pending)
+        bar = tqdm(total=len(pending), desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True)
+        futures = {pool.submit(_cell_in_worker, cell, *args): cell for cell in pending}
+        for future in as_completed(futures):
+            counts[future.result()] += 1
+            bar.set_postfix_str(futures[future].cell_id, refresh=False)
+            bar.update(1)
+        bar.close()
     return counts

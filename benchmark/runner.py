@@ -9,6 +9,7 @@ failed in the index while the suite goes on.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import logging
 import math
@@ -31,7 +32,7 @@ from benchmark.trainer import TrainData, Trainer
 from datasets import build_dataset
 from datasets.preprocess import PreparedImages, prepare_images
 from datasets.splits import few_shot_manifest, manifest_indices, write_manifest
-from methods import TargetSpec, build_method
+from methods import METHODS, TargetSpec, build_method
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class Cell:
             "train": to_plain(s.train),
             "eval": to_plain(s.eval),
             "feature_extractor": {"name": s.feature_extractor, "options": s.feature_options},
+            "perceptual": {"name": s.perceptual, "options": s.perceptual_options} if s.perceptual else None,
         }
 
     @property
@@ -102,6 +104,7 @@ class SuiteContext:
         self._sources: dict[str, Source] = {}
         self._images: dict[tuple, PreparedImages] = {}
         self._extractor = None
+        self._perceptual = None
 
     def source(self, name: str) -> Source:
         if name not in self._sources:
@@ -138,6 +141,16 @@ class SuiteContext:
                 self.suite.feature_extractor, cache_dir=self.cache_dir, device=self.device, **self.suite.feature_options
             )
         return self._extractor
+
+    def perceptual(self):
+        """The suite's perceptual network (for methods with a ``perceptual`` argument)."""
+        if self.suite.perceptual is None:
+            raise BenchmarkError(f"suite {self.suite.name!r} names no 'perceptual' network, which this method needs")
+        if self._perceptual is None:
+            self._perceptual = build_extractor(
+                self.suite.perceptual, cache_dir=self.cache_dir, device=self.device, **self.suite.perceptual_options
+            )
+        return self._perceptual
 
 
 def _grid(images: torch.Tensor, path: Path) -> None:
@@ -245,6 +258,8 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
     options = dict(cell.method.options)
     if "sources" in options:
         options["sources"] = [ctx.source(name) for name in options["sources"]]
+    if "perceptual" in inspect.signature(METHODS.get(cell.method.name).__init__).parameters:
+        options["perceptual"] = ctx.perceptual()
     torch.manual_seed(cell.seed)
     method = build_method(cell.method.name, source, spec, **options)
 

@@ -35,6 +35,7 @@ def pretrain_toy_source(
     steps: int = 2000,
     batch_size: int = 32,
     lr: float = 0.002,
+    r1_gamma: float = 10.0,
     r1_every: int = 4,
     mixing_prob: float = 0.9,
     ema_decay: float = 0.999,
@@ -49,7 +50,7 @@ def pretrain_toy_source(
     Args:
         backbone: the suite's backbone shape.
         dataset, classes, data_root: the source domain (a registered loader and class subset).
-        steps, batch_size, lr, r1_every, mixing_prob, ema_decay, seed: the pretraining recipe.
+        steps, batch_size, lr, r1_gamma, r1_every, mixing_prob, ema_decay, seed: the pretraining recipe.
         cache_dir: where ``sources/<name>-<hash>.pt`` is kept (no caching when None).
     """
     from datasets import build_dataset
@@ -67,6 +68,7 @@ def pretrain_toy_source(
             "steps": steps,
             "batch_size": batch_size,
             "lr": lr,
+            "r1_gamma": r1_gamma,
             "r1_every": r1_every,
             "mixing_prob": mixing_prob,
             "ema_decay": ema_decay,
@@ -105,6 +107,7 @@ def pretrain_toy_source(
         steps=steps,
         batch_size=batch_size,
         lr=lr,
+        r1_gamma=r1_gamma,
         r1_every=r1_every,
         mixing_prob=mixing_prob,
         ema_decay=ema_decay,
