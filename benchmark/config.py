@@ -413,6 +413,7 @@ SUITE_KEYS = (
     "sources",
     "source",
     "feature_extractor",
+    "perceptual",
     "targets",
     "methods",
     "seeds",
