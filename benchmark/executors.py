@@ -12,6 +12,8 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -57,6 +59,15 @@ def _init_worker(devices, threads: int) -> None:
     global _WORKER_DEVICE
     _WORKER_DEVICE = devices.get()
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed (SIGKILL leaves no chance to clean up) stops at once, so a
+    rerun that resumes its cell never races a stray worker still writing the same run folder."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _context(suite: SuiteConfig, out: str, cache_dir: str) -> SuiteContext:

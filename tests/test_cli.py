@@ -62,44 +62,61 @@ def test_end_to_end_writes_every_file(tmp_path, suite_file, cache_dir):
     assert again.returncode == 0 and "skipped 6" in again.stdout
 
 
+def _worker_pids(marker: str) -> list[int]:
+    """Live processes whose environment carries ``marker`` (the run's unique cache path)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    pids.append(int(proc.name))
+            except OSError:
+                continue
+    return pids
+
+
 def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
+    """Two cells in two worker processes; the parent is SIGKILLed once both have a checkpoint."""
     raw = tiny_suite(
         methods=["transfergan"],
+        seeds=[0, 1],
         targets=[{"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]}],
         train={"steps": 60, "batch_size": 4, "eval_every": 20, "checkpoint_every": 5, "log_every": 5,
                "hflip": False, "r1_every": 2},
     )  # fmt: skip
     suite = write_suite(tmp_path / "kill.yaml", raw)
-    clean = run_cli("--suite", suite, "--out", tmp_path / "clean", "--no-progress", "--no-report", cache_dir=cache_dir)
+    args = ["--suite", suite, "--no-progress", "--no-report", "--jobs", "2"]
+    clean = run_cli(*args, "--out", tmp_path / "clean", cache_dir=cache_dir)
     assert clean.returncode == 0, clean.stderr
 
     out = tmp_path / "killed"
-    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(ROOT / "run_benchmark.py"), "--suite", str(suite), "--out", str(out), "--no-progress",
-           "--no-report"]  # fmt: skip
+    marker = str(tmp_path / "kill-marker")
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1", "KILL_TEST_MARKER": marker}
+    cmd = [sys.executable, str(ROOT / "run_benchmark.py"), *map(str, args), "--out", str(out)]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 300
-    checkpoint = None
-    while time.time() < deadline and proc.poll() is None:
-        found = list(out.glob("runs/*/*/checkpoints/last.pt"))
-        if found:
-            checkpoint = found[0]
-            break
+    while time.time() < deadline and proc.poll() is None and len(list(out.glob("runs/*/*/checkpoints/last.pt"))) < 2:
         time.sleep(0.05)
-    assert checkpoint is not None and proc.poll() is None, "the run ended before it could be killed"
+    assert proc.poll() is None, "the run ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.time() + 10
+    while _worker_pids(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _worker_pids(marker), "worker processes outlived their killed parent"
 
-    resumed = run_cli("--suite", suite, "--out", out, "--no-progress", "--no-report", cache_dir=cache_dir)
+    resumed = run_cli(*args, "--out", out, cache_dir=cache_dir)
     assert resumed.returncode == 0, resumed.stderr
-    run_dir = checkpoint.parent.parent
-    assert "resumed from step" in (run_dir / "log.txt").read_text()
+    logs = [p.read_text() for p in out.glob("runs/*/*/log.txt")]
+    assert len(logs) == 2 and any("resumed from step" in log for log in logs)
 
     def final_metrics(root):
-        (metrics,) = root.glob("runs/*/*/metrics.jsonl")
-        rows = [json.loads(line) for line in metrics.read_text().splitlines()]
-        assert [r["step"] for r in rows] == [0, 20, 40, 60]
-        return rows[-1]["metrics"]
+        finals = {}
+        for metrics in root.glob("runs/*/*/metrics.jsonl"):
+            rows = [json.loads(line) for line in metrics.read_text().splitlines()]
+            assert [r["step"] for r in rows] == [0, 20, 40, 60]
+            finals[metrics.parent.name] = rows[-1]["metrics"]
+        return finals
 
     assert final_metrics(out) == final_metrics(tmp_path / "clean")
 
