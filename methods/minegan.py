@@ -103,7 +103,7 @@ class MinedGenerator(nn.Module):
         return z
 
     def forward(self, z, labels=None, noise=None, mix_z=None, crossover=None) -> torch.Tensor:
-        """Images from input noise ``z``; a style-mixing latent ``mix_z`` is mined too (official ``Miner`` on the list)."""
+        """Images from input noise ``z``; a style-mixing ``mix_z`` is mined too (the official miner maps both)."""
         mixed = None if mix_z is None else self.mine(mix_z, labels)
         return self.backbone(self.mine(z, labels), noise=noise, mix_z=mixed, crossover=crossover)
 
@@ -229,7 +229,7 @@ class MineGAN(AdversarialMethod):
         generators = list(sources) if sources else [source]
         for s in generators:
             if not hasattr(s, "build_generator"):
-                raise ValueError(f"sources must be loaded sources (suite source names resolved by the runner), got {s!r}")
+                raise ValueError(f"sources must be loaded Source objects (the runner resolves names), got {s!r}")
             if s.config != source.config:
                 raise ValueError(f"source {s.name!r} has a different backbone from {source.name!r}")
         self.miner_steps = miner_steps
