@@ -121,7 +121,7 @@ def cmd_run(args) -> int:
         import yaml
 
         summary = {k: v for k, v in to_plain(suite).items() if k not in ("budgets",)}
-        print(yaml.safe_dump(summary, sort_keys=False).rstrip())
+        print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
         print(f"# {len(cells)} cells on {device}:")
         for cell in cells:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")

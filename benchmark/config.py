@@ -363,8 +363,13 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         m = {"name": m} if isinstance(m, str) else dict(m or {})
         _check_keys(m, f"{where}: methods[{i}]", ("name", "label", "options", "source"), required=("name",))
         METHODS.get(m["name"])
-        if m.get("source") and m["source"] not in sources:
-            raise BenchmarkError(f"{where}: methods[{i}] uses unknown source {m['source']!r}")
+        named = [m["source"]] if m.get("source") else []
+        named += list((m.get("options") or {}).get("sources") or [])
+        for source_name in named:
+            if source_name not in sources:
+                raise BenchmarkError(
+                    f"{where}: methods[{i}] uses unknown source {source_name!r}; sources: {', '.join(sources)}"
+                )
         entries.append(
             MethodEntry(m["name"], m.get("label") or m["name"], dict(m.get("options") or {}), m.get("source"))
         )

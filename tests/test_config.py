@@ -39,6 +39,8 @@ def test_toy_suite_matches_the_design():
         (lambda s: s["eval"].update(metrics=["fid", "ssim"]), "unknown"),
         (lambda s: s.update(methods=["freezed", "freezed"]), "labels must be unique"),
         (lambda s: s.pop("targets"), "missing required key"),
+        (lambda s: s.update(methods=[{"name": "freezed", "source": "nope"}]), "unknown source 'nope'"),
+        (lambda s: s.update(methods=[{"name": "minegan", "options": {"sources": ["nope"]}}]), "unknown source 'nope'"),
     ],
 )
 def test_bad_suites_give_clear_errors(mutate, message):
