@@ -120,8 +120,12 @@ def cmd_run(args) -> int:
     if args.dry_run:
         import yaml
 
+        from benchmark.runner import check_inputs
+
         summary = {k: v for k, v in to_plain(suite).items() if k not in ("budgets",)}
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
+        for line in check_inputs(suite):
+            print(f"# {line}")
         print(f"# {len(cells)} cells on {device}:")
         for cell in cells:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")

@@ -85,6 +85,37 @@ class Cell:
         return CellKey(self.suite.name, self.cell_id, config_hash(self.resolved()))
 
 
+def target_loader(target: TargetConfig, split: str):
+    """The dataset loader of a target's split, with its class subset and loader options."""
+    return build_dataset(target.dataset, target.data_root, split=split, classes=target.classes, **target.options)
+
+
+def check_inputs(suite: SuiteConfig) -> list[str]:
+    """Cheap checks that a suite's inputs exist (annotations read, no image decoded, no weights loaded).
+
+    Raises the loaders' one-line errors for a missing data root or layout, and a clear error for a
+    source checkpoint path that does not exist; returns one line per target and source.
+    """
+    lines = []
+    for target in suite.targets:
+        for split in dict.fromkeys([target.split, target.eval_split or target.split]):
+            loader = target_loader(target, split)
+            lines.append(
+                f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
+                f"{len(loader.class_names())} classes"
+            )
+    for spec in suite.sources.values():
+        if spec.kind.startswith("toy"):
+            lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")
+        elif spec.path is None:
+            raise BenchmarkError(f"source {spec.name!r} ({spec.kind}) needs a checkpoint: pass --source-ckpt PATH")
+        elif not Path(spec.path).expanduser().is_file():
+            raise BenchmarkError(f"source {spec.name!r}: checkpoint {spec.path} not found; pass --source-ckpt PATH")
+        else:
+            lines.append(f"source {spec.name}: {spec.kind} from {spec.path}")
+    return lines
+
+
 def expand_cells(suite: SuiteConfig) -> list[Cell]:
     """Targets x shots x methods x seeds, in that nesting order."""
     return [
@@ -122,11 +153,8 @@ class SuiteContext:
     def images(self, target: TargetConfig, split: str) -> PreparedImages:
         key = (target.name, split)
         if key not in self._images:
-            loader = build_dataset(
-                target.dataset, target.data_root, split=split, classes=target.classes, **target.options
-            )
             self._images[key] = prepare_images(
-                loader,
+                target_loader(target, split),
                 self.suite.resolution,
                 self.suite.image_channels,
                 crop=target.crop,
