@@ -153,3 +153,16 @@ def test_dry_run_lists_cells(suite_file, cache_dir):
     result = run_cli("--suite", suite_file, "--dry-run", cache_dir=cache_dir)
     assert result.returncode == 0
     assert "digit7-5shot-freezed-s0" in result.stdout and "# 6 cells" in result.stdout
+
+
+def test_inspect_data_on_an_official_layout(tmp_path, cache_dir):
+    from tests.datasets.layouts import build_layout
+
+    layout = build_layout("cub200", tmp_path / "data")
+    result = run_cli("inspect-data", "cub200", "--data-root", layout.root, "--json", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {"dataset", "n_images", "n_classes", "classes", "per_class"} <= set(report)
+    assert report["dataset"] == "cub200" and report["n_images"] == sum(report["per_class"].values())
+    missing = run_cli("inspect-data", "cub200", "--data-root", tmp_path / "nowhere", cache_dir=cache_dir)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "cub200" in missing.stderr
