@@ -80,7 +80,7 @@ class HyperMod(AdversarialMethod):
       0.002, no mixing): ``align_steps`` G-only steps on ``align_batch`` latents, loss = sum over
       synthesis blocks of L1(modulated block output, source block output) for the same z and
       noise, one task embedding; when the next stage begins the embedding is copied to every
-      class (train.py L378).
+      class and the EMA restarts from the aligned G (train.py L376-382).
     - Contrastive (train.py ``--contrastive``; barlow_twins.py): Barlow Twins on D's final
       features of two views of the real batch and of a fake batch in every D step, weight 0.01
       (``--contr_weighting``), off-diagonal lambda 5e-3, no projector. As the official code
@@ -145,9 +145,10 @@ class HyperMod(AdversarialMethod):
     def enter_stage(self, stage: Stage) -> None:
         if stage.name == ALIGN_STAGE:
             return
-        for generator in (self.G, getattr(self, "G_ema", None)):
-            if generator is not None:
-                generator.task.split_classes()  # a no-op once done, also after a resume
+        # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every
+        # class, and start the EMA from the self-aligned G, as train.py loads g_running/t_running.
+        if self.G.task.split_classes() and hasattr(self, "G_ema"):
+            self.G_ema.load_state_dict(self.G.state_dict())
 
     # -- losses ----------------------------------------------------------------------------------
     def alignment_loss(self, z: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """hypermod: the modulation's parameterisation, self-alignment, the class split, freezing, Barlow Twins."""
 
+import pytest
 import torch
 
 from benchmark.trainer import Trainer
@@ -140,3 +141,33 @@ def test_views_are_seeded_and_keep_shape_and_range():
             assert view.min() >= -1 and view.max() <= 1 and not torch.equal(view, images)
     nothing = ViewAugmentation(0, 0, crop_scale=(1, 1), crop_ratio=(1, 1), flip_p=0, jitter_p=0, grayscale_p=0)
     torch.testing.assert_close(augment(images, nothing, torch.Generator()), images)
+
+
+def test_resume_after_the_class_split_is_bit_identical(tiny_source, tmp_path):
+    """A checkpoint taken after the copy must not copy again (the classes have trained apart since)."""
+    target = toy_target(conditional=True, n_classes=2)
+
+    def trainer(checkpoint_dir=None, evaluate=None):
+        torch.manual_seed(0)
+        method = build_method("hypermod", tiny_source, target, align_steps=1, align_batch=4, task_lr_mult=1.0)
+        config = quick_config(steps=5, eval_every=2)
+        return Trainer(
+            method, toy_data(target), config, checkpoint_dir=checkpoint_dir, evaluate=evaluate, progress=False
+        )
+
+    reference = trainer()
+    reference.run()
+    rows = reference.method.G.task.embedding
+    assert not torch.equal(rows[0], rows[1])
+
+    def die_at_4(method, step):
+        if step == 4:
+            raise KeyboardInterrupt  # after evaluating step 4, before its checkpoint: resume from step 2
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer(tmp_path, die_at_4).run()
+    resumed = trainer(tmp_path)
+    assert resumed.resume() == 2
+    resumed.run()
+    for k, v in reference.method.state_dict().items():
+        assert torch.equal(v, resumed.method.state_dict()[k]), k
