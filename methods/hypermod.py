@@ -76,11 +76,12 @@ class HyperMod(AdversarialMethod):
       self_alignment.py never calls ``adjust_lr``, so there it learns at lr x 0.01; the harness
       keeps one multiplier per parameter for the whole run, so self-alignment here uses 0.001.
       Self-alignment is carried by the hypernetworks, which learn at the full lr in both.
-    - Self-alignment (self_alignment.py; README: ``--batch_size 32 --iterations 10000``, lr
-      0.002, no mixing): ``align_steps`` G-only steps on ``align_batch`` latents, loss = sum over
-      synthesis blocks of L1(modulated block output, source block output) for the same z and
-      noise, one task embedding; when the next stage begins the embedding is copied to every
-      class and the EMA restarts from the aligned G (train.py L376-382).
+    - Self-alignment (self_alignment.py, run as the README says: ``--batch_size 32 --iterations
+      10000``; the script's own default is 50000; lr 0.002, no mixing): ``align_steps`` G-only
+      steps on ``align_batch`` latents, loss = sum over synthesis blocks of L1(modulated block
+      output, source block output) for the same z and noise, with one task embedding; when the
+      next stage begins the embedding is copied to every class and the EMA restarts from the
+      aligned G (train.py L376-382).
     - Contrastive (train.py ``--contrastive``; barlow_twins.py): Barlow Twins on D's final
       features of two views of the real batch and of a fake batch in every D step, weight 0.01
       (``--contr_weighting``), off-diagonal lambda 5e-3, no projector. As the official code

@@ -86,7 +86,7 @@ class HyperConv(nn.Module):
         slot: ModulationSlot,
     ):
         super().__init__()
-        weight, bias = weight.detach().float(), bias.detach().float()
+        weight, bias = weight.detach(), bias.detach()
         mu = weight.mean((2, 3), keepdim=True)
         sigma = weight.std((2, 3), keepdim=True).clamp_min(_MIN_STD)  # unbiased, as the official converter
         bias_mu, bias_sigma = bias.mean(), bias.std().clamp_min(_MIN_STD)
@@ -203,7 +203,12 @@ class HyperModGenerator(nn.Module):
     """
 
     def __init__(
-        self, backbone: StyledGenerator, n_classes: int, task_dim: int = 64, task_layers: int = 4, per_sample=False
+        self,
+        backbone: StyledGenerator,
+        n_classes: int,
+        task_dim: int = 64,
+        task_layers: int = 4,
+        per_sample: bool = False,
     ):
         super().__init__()
         self.backbone = backbone.requires_grad_(False)
