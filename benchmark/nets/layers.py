@@ -99,10 +99,13 @@ class Blur(nn.Module):
         return F.conv2d(x, self.weight, padding=1, groups=x.shape[1])
 
 
-def _average_shifted_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """rosinality's fused-resampling kernel: pad by 1 and average the four shifted copies."""
+def average_shifted_kernel(weight: torch.Tensor) -> torch.Tensor:
+    """rosinality's fused-resampling kernel: pad by 1 and average the four shifted copies.
+
+    Works on the last two dimensions, so a batch of kernels (per class, per sample) works too.
+    """
     w = F.pad(weight, [1, 1, 1, 1])
-    return (w[:, :, 1:, 1:] + w[:, :, :-1, 1:] + w[:, :, 1:, :-1] + w[:, :, :-1, :-1]) / 4
+    return (w[..., 1:, 1:] + w[..., :-1, 1:] + w[..., 1:, :-1] + w[..., :-1, :-1]) / 4
 
 
 class FusedUpsample(nn.Module):
@@ -119,7 +122,7 @@ class FusedUpsample(nn.Module):
         self.pad = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = _average_shifted_kernel(self.weight * self.multiplier)
+        weight = average_shifted_kernel(self.weight * self.multiplier)
         return F.conv_transpose2d(x, weight, self.bias, stride=2, padding=self.pad)
 
 
@@ -134,7 +137,7 @@ class FusedDownsample(nn.Module):
         self.pad = padding
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        weight = _average_shifted_kernel(self.weight * self.multiplier)
+        weight = average_shifted_kernel(self.weight * self.multiplier)
         return F.conv2d(x, weight, self.bias, stride=2, padding=self.pad)
 
 

@@ -1,0 +1,182 @@
+"""Hyper-Modulation (Laria et al. 2022, Transferring Unconditional to Conditional GANs with Hyper-Modulation).
+
+A frozen unconditional StyleGAN becomes conditional through a hypernetwork that modulates its
+conv kernels per class (``methods.hypernet``). Training has two stages: data-free
+self-alignment of the hypernetwork to the source, then adversarial training with a class head
+on D and a Barlow Twins loss on D's features (``methods.contrastive``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.nets import Discriminator, parameters_of, set_trainable
+from benchmark.nets.layers import EqualConv2d
+from methods.base import (
+    METHODS,
+    AdversarialMethod,
+    Batch,
+    ParamGroup,
+    Stage,
+    StepContext,
+    TargetSpec,
+    backward,
+)
+from methods.contrastive import barlow_twins_loss, barlow_views
+from methods.hypernet import HyperModGenerator
+
+ALIGN_STAGE = "self-align"
+
+
+class ClassHeadDiscriminator(nn.Module):
+    """The source D's features and Hyper-Modulation's head: a 1x1 EqualConv2d to one logit per class.
+
+    The logit of the sample's class is the output (official model/hyper_mod.py ``Discriminator``:
+    ``final = EqualConv2d(512, num_classes, 1)``, ``out[arange, c]``); the source's ``linear``
+    is not used (the official loader drops it) and stays frozen.
+
+    Args:
+        backbone: an unconditional discriminator with the source's weights.
+        n_classes: classes of the target (1 when unconditional).
+    """
+
+    def __init__(self, backbone: Discriminator, n_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.head = EqualConv2d(backbone.config.width(4), n_classes, 1)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        return self.backbone.features(x)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.backbone.features(x)[0]
+        logits = self.head(h[:, :, None, None]).flatten(1)
+        if labels is None:
+            labels = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        return logits.gather(1, labels[:, None]).squeeze(1)
+
+    def parts(self) -> dict[str, nn.Module]:
+        return {**self.backbone.parts(), "class_head": self.head}
+
+
+@METHODS.register()
+class HyperMod(AdversarialMethod):
+    """Laria et al. 2022: a class-conditional hypernetwork over a frozen source G.
+
+    Defaults and where they come from (hecoding/Hyper-Modulation):
+
+    - Trainable: the per-conv hypernetworks and the task network (G), D except ``from_rgb``, and
+      the new class head; frozen: the mapping network, noise, AdaIN, to_rgb, the constant input
+      and the normalised source kernels (pretrained_converter.py ``freeze_layers``).
+    - Task network: 64-d embedding, 4 layers (train.py ``--task_size 64 --n_mlp_task 4``). Its lr
+      multiplier ``task_lr_mult`` is 0.001: train.py gives the task group ``lr * 0.01`` with
+      ``'mult': 0.001``, and ``adjust_lr`` (utils.py) then sets it to ``lr * mult``.
+      self_alignment.py never calls ``adjust_lr``, so there it learns at lr x 0.01; the harness
+      keeps one multiplier per parameter for the whole run, so self-alignment here uses 0.001.
+      Self-alignment is carried by the hypernetworks, which learn at the full lr in both.
+    - Self-alignment (self_alignment.py, run as the README says: ``--batch_size 32 --iterations
+      10000``; the script's own default is 50000; lr 0.002, no mixing): ``align_steps`` G-only
+      steps on ``align_batch`` latents, loss = sum over synthesis blocks of L1(modulated block
+      output, source block output) for the same z and noise, with one task embedding; when the
+      next stage begins the embedding is copied to every class and the EMA restarts from the
+      aligned G (train.py L376-382).
+    - Contrastive (train.py ``--contrastive``; barlow_twins.py): Barlow Twins on D's final
+      features of two views of the real batch and of a fake batch in every D step, weight 0.01
+      (``--contr_weighting``), off-diagonal lambda 5e-3, no projector. As the official code
+      does (train.py L196), the fakes for this term are generated anew.
+    - The shared recipe (R1 10, lr 0.002, Adam(0, 0.99), mixing 0.9, EMA) is the official one.
+
+    Where this differs from the official code: fused upsampling convs are modulated on their
+    stored 3x3 kernel before rosinality's scale and shifted-kernel average (the official code
+    modulates the averaged 4x4 kernel and rescales it with fan_in = out * 16, hyper_mod.py
+    L72-87), so that gamma = sigma, beta = mu reproduces the source exactly, which is what
+    self-alignment aims at; and weights are built once per class in the batch, not per sample
+    (same outputs).
+
+    Args:
+        align_steps: length of the self-alignment stage (0 skips it).
+        align_batch: latents per self-alignment step.
+        task_dim: task vector width.
+        task_layers: task MLP depth.
+        task_lr_mult: lr multiplier of the task network.
+        contrastive_weight: weight of each Barlow Twins term (0 disables them).
+        off_diagonal_weight: Barlow Twins' lambda.
+    """
+
+    name = "hypermod"
+    summary = "class-conditional hypernetwork over a frozen G; self-alignment, class head, Barlow Twins on D"
+
+    def __init__(
+        self,
+        source,
+        target: TargetSpec,
+        align_steps: int = 10_000,
+        align_batch: int = 32,
+        task_dim: int = 64,
+        task_layers: int = 4,
+        task_lr_mult: float = 0.001,
+        contrastive_weight: float = 0.01,
+        off_diagonal_weight: float = 5e-3,
+    ):
+        super().__init__(source, target)
+        if align_steps < 0 or align_batch < 1 or task_dim < 1 or task_layers < 0:
+            raise ValueError("align_steps and task_layers must be >= 0, align_batch and task_dim >= 1")
+        if task_lr_mult <= 0 or contrastive_weight < 0 or off_diagonal_weight < 0:
+            raise ValueError("task_lr_mult must be > 0; contrastive_weight and off_diagonal_weight >= 0")
+        self.align_steps, self.align_batch, self.task_lr_mult = align_steps, align_batch, task_lr_mult
+        self.contrastive_weight, self.off_diagonal_weight = contrastive_weight, off_diagonal_weight
+        n_classes = target.n_classes if target.conditional else 1
+        self.G = HyperModGenerator(source.build_generator(0), n_classes, task_dim, task_layers)
+        self.D = ClassHeadDiscriminator(source.build_discriminator(0), n_classes)
+        set_trainable(parameters_of(self.D.backbone, ["from_rgb", "linear"]), False)
+
+    def param_groups(self) -> list[ParamGroup]:
+        hyper = [p for conv in self.G.hyper_convs() for p in conv.parameters()]
+        return [
+            ParamGroup("G", hyper, 1.0, "G hypernetwork"),
+            ParamGroup("G", list(self.G.task.parameters()), self.task_lr_mult, "G task network"),
+            ParamGroup("D", [p for p in self.D.parameters() if p.requires_grad], 1.0, "D"),
+        ]
+
+    def stages(self, total_steps: int) -> list[Stage]:
+        return [Stage(ALIGN_STAGE, self.align_steps, ("G",)), Stage("train")]
+
+    def enter_stage(self, stage: Stage) -> None:
+        if stage.name == ALIGN_STAGE:
+            return
+        # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every
+        # class, and start the EMA from the self-aligned G, as train.py loads g_running/t_running.
+        if self.G.task.split_classes() and hasattr(self, "G_ema"):
+            self.G_ema.load_state_dict(self.G.state_dict())
+
+    # -- losses ----------------------------------------------------------------------------------
+    def alignment_loss(self, z: torch.Tensor) -> torch.Tensor:
+        """Sum over synthesis blocks of L1(modulated block output, source block output), class 0."""
+        noise = self.G.backbone.make_noise(len(z), z.device)
+        with torch.no_grad():
+            _, targets = self.G.source_forward(z, noise, return_block_outputs=True)
+        _, outputs = self.G(z, noise=noise, return_block_outputs=True)
+        return sum(F.l1_loss(out, target) for out, target in zip(outputs, targets))
+
+    def contrastive_loss(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        view1, view2 = barlow_views(images, generator)
+        h1, h2 = self.D.features(view1)[0], self.D.features(view2)[0]
+        return self.contrastive_weight * barlow_twins_loss(h1, h2, self.off_diagonal_weight)
+
+    def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        if ctx.stage == ALIGN_STAGE:
+            z = ctx.sample_latents(self.align_batch).z  # no mixing, as self_alignment.py by default
+            return backward({"align_l1": self.alignment_loss(z)}, ctx.trainable["G"])
+        return super().accumulate_gradients(phase, batch, ctx)
+
+    def d_regularizers(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+        if not self.contrastive_weight:
+            return {}
+        with torch.no_grad():
+            fake = self.generate(ctx.sample_latents(len(batch.images)))
+        return {
+            "bt_real": self.contrastive_loss(batch.images, ctx.generator),
+            "bt_fake": self.contrastive_loss(fake, ctx.generator),
+        }

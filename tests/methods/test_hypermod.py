@@ -1,0 +1,173 @@
+"""hypermod: the modulation's parameterisation, self-alignment, the class split, freezing, Barlow Twins."""
+
+import pytest
+import torch
+
+from benchmark.trainer import Trainer
+from methods import Stage, build_method
+from methods.contrastive import ViewAugmentation, augment, barlow_twins_loss, barlow_views
+from tests.methods.helpers import changed, quick_config, toy_data, toy_target, train_briefly
+
+
+def block_l1(G, G0, z, noise):
+    """Sum over blocks of L1(hyper-modulated G's block output, the source's), class 0."""
+    with torch.no_grad():
+        _, outs = G(z, noise=noise, return_block_outputs=True)
+        _, targets = G0(z, noise=noise, return_block_outputs=True)
+    return sum((o - t).abs().mean() for o, t in zip(outs, targets)).item()
+
+
+def randomise(G):
+    with torch.no_grad():
+        G.task.embedding.normal_()
+        for conv in G.hyper_convs():
+            conv.modulation.linear.bias.normal_()
+            conv.bias_modulation.linear.bias.normal_()
+
+
+def test_gamma_sigma_beta_mu_reproduces_the_source(tiny_source):
+    """The target of self-alignment is reachable: W = sigma * W_hat + mu, also for fused convs."""
+    method = build_method("hypermod", tiny_source, toy_target())
+    G0 = tiny_source.build_generator()
+    z = torch.randn(4, method.style_dim)
+    noise = G0.make_noise(4)
+    with torch.no_grad():
+        for conv in method.G.hyper_convs():
+            conv.modulation.linear.weight_orig.zero_()
+            gamma_beta = torch.stack([conv.weight_sigma[..., 0, 0], conv.weight_mu[..., 0, 0]], -1)
+            conv.modulation.linear.bias.copy_(gamma_beta.flatten())
+            conv.bias_modulation.linear.weight_orig.zero_()
+            conv.bias_modulation.linear.bias.copy_(conv.bias_hat * (conv.bias_sigma - 1) + conv.bias_mu)
+    assert any(conv.transposed for conv in method.G.hyper_convs())
+    torch.testing.assert_close(method.G(z, noise=noise), G0(z, noise=noise), atol=1e-4, rtol=1e-4)
+    assert block_l1(method.G, G0, z, noise) < 1e-4
+
+
+def test_self_alignment_lowers_the_block_l1_to_the_source(tiny_source):
+    torch.manual_seed(1)
+    G0 = tiny_source.build_generator()
+    z = torch.randn(8, 16)
+    noise = G0.make_noise(8)
+    method = build_method("hypermod", tiny_source, toy_target(), align_steps=20, align_batch=8)
+    before = block_l1(method.G, G0, z, noise)
+    trainer = Trainer(method, toy_data(toy_target()), quick_config(steps=20), progress=False)
+    trainer.run()
+    assert trainer.stage_at(19).name == "self-align"
+    after = block_l1(method.G, G0, z, noise)
+    assert after < 0.97 * before, (before, after)  # about 6.7 -> 6.4; the official runs 10k steps
+
+
+def test_task_embedding_is_copied_to_every_class_once(tiny_source):
+    target = toy_target(conditional=True, n_classes=3)
+    method, _, _ = train_briefly("hypermod", tiny_source, target, steps=2, align_steps=2, align_batch=4)
+    assert not bool(method.G.task.classes_split)
+    randomise(method.G)  # so that unsplit rows would differ visibly
+    method.enter_stage(Stage("train"))
+    z = torch.randn(3, method.style_dim).repeat(3, 1)
+    labels = torch.arange(3).repeat_interleave(3)
+    for generator in (method.G, method.G_ema):
+        noise = generator.backbone.make_noise(3)
+        images = generator(z, labels, noise=[n.repeat(3, 1, 1, 1) for n in noise]).view(3, 3, -1)
+        torch.testing.assert_close(images[1], images[0])
+        torch.testing.assert_close(images[2], images[0])
+
+    # a checkpoint taken after the copy does not copy again when the run resumes
+    with torch.no_grad():
+        method.G.task.embedding[1] += 1
+    state = method.state_dict()
+    resumed = build_method("hypermod", tiny_source, target, align_steps=2, align_batch=4)
+    resumed.attach_ema()  # as the trainer does before loading a checkpoint
+    resumed.load_state_dict(state)
+    resumed.enter_stage(Stage("train"))
+    assert torch.equal(resumed.G.task.embedding, method.G.task.embedding)
+
+
+def test_frozen_parts_stay_bit_identical(tiny_source):
+    target = toy_target(conditional=True, n_classes=2)
+    method, before, _ = train_briefly("hypermod", tiny_source, target, steps=3, align_steps=1, align_batch=4)
+    moved = changed(method, before)
+    frozen_prefixes = ("G.backbone.", "D.backbone.from_rgb.", "D.backbone.linear.")
+    frozen = [k for k in moved if k.startswith(frozen_prefixes) and "modulation" not in k]
+    assert frozen and not any(moved[k] for k in frozen), [k for k in frozen if moved[k]]
+    for part in ("adain", "noise", "style.", "to_rgb", "conv1.input"):  # AdaIN, noise, mapping, to_rgb, constant
+        assert any(part in k for k in frozen), part
+    assert moved["D.head.conv.weight_orig"] and moved["D.backbone.progression.6.conv1.0.conv.weight_orig"]
+    hyper = [k for k in moved if k.endswith(".modulation.linear.bias")]
+    assert hyper and all(moved[k] for k in hyper)
+    fresh = build_method("hypermod", tiny_source, target)
+    for (name, buffer), (_, source) in zip(method.G.named_buffers(), fresh.G.named_buffers()):
+        if name.endswith("_hat"):
+            assert torch.equal(buffer, source), name
+    assert not any(k.endswith("_hat") for k in method.state_dict()), "normalised kernels belong to the source"
+
+
+def test_per_class_and_per_sample_weights_give_the_same_images(tiny_source):
+    """In float64, so that the grouped and the per-class convs agree to rounding."""
+    method = build_method("hypermod", tiny_source, toy_target(conditional=True, n_classes=3))
+    G = method.G.double()
+    G.task.split_classes()
+    randomise(G)
+    z, mix_z = torch.randn(2, 7, method.style_dim, dtype=torch.float64)
+    labels = torch.tensor([2, 0, 1, 2, 0, 0, 1])
+    noise = [n.double() for n in G.backbone.make_noise(7)]
+    per_class = G(z, labels, noise=noise, mix_z=mix_z, crossover=1)
+    G.per_sample = True
+    per_sample = G(z, labels, noise=noise, mix_z=mix_z, crossover=1)
+    torch.testing.assert_close(per_class, per_sample)
+    assert per_class.std() > 0.01
+    G.per_sample = False
+    alone = G(z[3:4], labels[3:4], noise=[n[3:4] for n in noise], mix_z=mix_z[3:4], crossover=1)
+    torch.testing.assert_close(alone, per_class[3:4])
+
+
+def test_barlow_twins_loss_matches_the_direct_formula():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(6, 5, generator=g) * 3 + 1, torch.randn(6, 5, generator=g)
+    bn = torch.nn.BatchNorm1d(5, affine=False).train()
+    c = bn(z1).T @ bn(z2) / 6
+    expected = sum((1 - c[i, i]) ** 2 for i in range(5)) + 5e-3 * sum(
+        c[i, j] ** 2 for i in range(5) for j in range(5) if i != j
+    )
+    torch.testing.assert_close(barlow_twins_loss(z1, z2, 5e-3), expected)
+
+
+def test_views_are_seeded_and_keep_shape_and_range():
+    for channels in (1, 3):
+        images = torch.rand(4, channels, 16, 16) * 2 - 1
+        first = barlow_views(images, torch.Generator().manual_seed(3))
+        again = barlow_views(images, torch.Generator().manual_seed(3))
+        for view, same in zip(first, again):
+            assert torch.equal(view, same) and view.shape == images.shape
+            assert view.min() >= -1 and view.max() <= 1 and not torch.equal(view, images)
+    nothing = ViewAugmentation(0, 0, crop_scale=(1, 1), crop_ratio=(1, 1), flip_p=0, jitter_p=0, grayscale_p=0)
+    torch.testing.assert_close(augment(images, nothing, torch.Generator()), images)
+
+
+def test_resume_after_the_class_split_is_bit_identical(tiny_source, tmp_path):
+    """A checkpoint taken after the copy must not copy again (the classes have trained apart since)."""
+    target = toy_target(conditional=True, n_classes=2)
+
+    def trainer(checkpoint_dir=None, evaluate=None):
+        torch.manual_seed(0)
+        method = build_method("hypermod", tiny_source, target, align_steps=1, align_batch=4, task_lr_mult=1.0)
+        config = quick_config(steps=5, eval_every=2)
+        return Trainer(
+            method, toy_data(target), config, checkpoint_dir=checkpoint_dir, evaluate=evaluate, progress=False
+        )
+
+    reference = trainer()
+    reference.run()
+    rows = reference.method.G.task.embedding
+    assert not torch.equal(rows[0], rows[1])
+
+    def die_at_4(method, step):
+        if step == 4:
+            raise KeyboardInterrupt  # after evaluating step 4, before its checkpoint: resume from step 2
+
+    with pytest.raises(KeyboardInterrupt):
+        trainer(tmp_path, die_at_4).run()
+    resumed = trainer(tmp_path)
+    assert resumed.resume() == 2
+    resumed.run()
+    for k, v in reference.method.state_dict().items():
+        assert torch.equal(v, resumed.method.state_dict()[k]), k
