@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from benchmark.errors import BenchmarkError
 from benchmark.features import build_extractor
@@ -79,29 +80,66 @@ def test_generator_path_equals_clean_fid(generator, cleanfid_model, standin_dir,
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-9)
 
 
-def test_folder_path_equals_clean_fid(tmp_path, cleanfid_model, standin_dir):
-    from cleanfid.fid import get_folder_features
-
-    folder = tmp_path / "real"
+def _real_images(folder) -> torch.Tensor:
+    """Six smooth 40 px RGB patterns written as PNGs into ``folder``; returns them as uint8 (6, 3, 40, 40)."""
     folder.mkdir()
     grid = torch.linspace(0, 6.28, 40)
     pattern = (torch.sin(grid[:, None] * torch.arange(1, 7).view(6, 1, 1) + grid[None, :]) + 1) * 127.5
-    images = torch.stack([pattern.to(torch.uint8)] * 3, 1)  # (6, 3, 40, 40)
+    images = torch.stack([pattern.to(torch.uint8)] * 3, 1)
     images[:, 1] = 255 - images[:, 1]
     for i, image in enumerate(images):
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{i:03d}.png")
+    return images
+
+
+def test_folder_path_equals_clean_fid(tmp_path, cleanfid_model, standin_dir):
+    from cleanfid.fid import get_folder_features
+
+    images = _real_images(tmp_path / "real")
     theirs = get_folder_features(
-        str(folder),
-        cleanfid_model,
-        num_workers=0,
-        batch_size=3,
-        device=torch.device("cpu"),
-        mode="clean",
+        str(tmp_path / "real"), cleanfid_model, num_workers=0, batch_size=3, device=torch.device("cpu"), mode="clean",
         verbose=False,
-    )
+    )  # fmt: skip
     ours = build_extractor("inception", path=str(standin_dir))
     mine = ours.extract(images.float() / 127.5 - 1, batch_size=3).numpy()  # how evaluate.py feeds real images
     np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
+
+
+def test_fid_equals_the_clean_fid_pipeline(tmp_path, generator, cleanfid_model, standin_dir):
+    """FID of generated vs real images: clean-fid's feature paths and ours, scored by benchmark.metrics.
+
+    (benchmark.metrics.frechet_distance is itself tested against clean-fid's frechet_distance.)
+    """
+    from cleanfid.fid import get_folder_features, get_model_features
+
+    from benchmark.metrics import frechet_distance
+
+    real = _real_images(tmp_path / "real")
+    produced = []
+
+    def gen(z):
+        with torch.no_grad():
+            images = torch.tanh(generator(z))
+        produced.append(images)
+        return to_uint8(images)
+
+    torch.manual_seed(2)
+    fake_theirs = get_model_features(
+        gen, cleanfid_model, mode="clean", z_dim=16, num_gen=12, batch_size=6, device=torch.device("cpu"), verbose=False
+    )
+    real_theirs = get_folder_features(
+        str(tmp_path / "real"), cleanfid_model, num_workers=0, batch_size=6, device=torch.device("cpu"), mode="clean",
+        verbose=False,
+    )  # fmt: skip
+    ours = build_extractor("inception", path=str(standin_dir))
+    fake_ours = ours.extract(torch.cat(produced), batch_size=6)
+    real_ours = ours.extract(real.float() / 127.5 - 1, batch_size=6)
+    # One BLAS thread: numpy's default (one per core) stalls 10x on a shared 2-core machine; conftest limits torch only.
+    with threadpool_limits(1):
+        fid_theirs = frechet_distance(real_theirs, fake_theirs)
+        fid_ours = frechet_distance(real_ours, fake_ours)
+    assert fid_theirs > 0
+    assert fid_ours == pytest.approx(fid_theirs, rel=1e-9)
 
 
 def test_quantisation_round_trips_uint8_and_rounds_half_up():
