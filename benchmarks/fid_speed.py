@@ -11,8 +11,8 @@ features against the same reference statistics:
   resized with PIL's filter on the device when ``--resize torch``/``auto`` on a GPU, normalised).
 
 Then the FID of each feature set against the reference, with one Fréchet-distance function for
-both (benchmark.metrics when present; clean-fid's own passes ``disp=`` to scipy's sqrtm, which
-scipy 1.18 removed). The script prints images/s of each, their ratio and the two FIDs.
+both (benchmark.metrics; clean-fid's own passes ``disp=`` to scipy's sqrtm, which scipy 1.18
+removed). The script prints images/s of each, their ratio and the two FIDs.
 
 Usage:
     python benchmarks/fid_speed.py                                # CPU, 200 images, stand-in Inception
@@ -34,30 +34,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark.features import build_extractor  # noqa: E402
 from benchmark.features.inception import FILENAME, to_uint8  # noqa: E402
+from benchmark.metrics import frechet_distance  # noqa: E402
 from benchmark.nets import BackboneConfig, StyledGenerator  # noqa: E402
-
-
-def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
-    """FID between two feature sets (benchmark.metrics when merged, else the same formula here)."""
-    try:
-        from benchmark.metrics import frechet_distance as metric
-
-        return float(metric(real, fake))
-    except ImportError:
-        pass
-    mu1, mu2 = real.mean(0), fake.mean(0)
-    s1, s2 = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    # tr sqrt(S1 S2) = sum of sqrt(eigenvalues of R S2 R), R = sqrt(S1): symmetric, float64.
-    w, v = np.linalg.eigh(s1)
-    root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
-    product = root @ s2 @ root
-    trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0, None)).sum()
-    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * trace_sqrt)
 
 
 def synchronize(device: torch.device) -> None:
@@ -124,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.count % args.batch:
         parser.error("--count must be a multiple of --batch (clean-fid generates whole batches)")
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)  # numpy's BLAS too (the FID's eigendecompositions)
     device = torch.device(args.device)
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,7 +53,7 @@ RESIZE_MODES = ("auto", "pil", "torch")
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
     """[-1, 1] float -> uint8 as a saved PNG holds it: round half up of 127.5 (x + 1), clamped."""
-    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+    return (images.float() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 # --------------------------------------------------------------------------------------------
