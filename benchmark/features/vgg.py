@@ -1,0 +1,143 @@
+"""torchvision's ImageNet VGG16, for the perceptual losses of BSA and GLO (and as a second feature space).
+
+The weights are torchvision's ``vgg16-397923af.pth`` (``VGG16_Weights.IMAGENET1K_V1``), read from a
+file: nothing is downloaded at run time.
+
+- ``feature_maps``: the ten ReLU outputs conv1_1 .. conv4_3 at the input's own resolution, the
+  layers BSA's official code compares (nogu-atsu/small-dataset-image-generation train.py ``layers``;
+  Chainer's VGG16Layers reports each conv after its ReLU). BSA used Chainer's Caffe VGG16 (BGR
+  input in [0, 255] minus the Caffe channel means); here torchvision's network takes RGB in
+  [0, 1] normalised by the ImageNet mean and std, the preprocessing its weights were trained with.
+  The per-layer loss weights (BSA: 0.001 each) are the method's business.
+- ``forward``: fc7, the 4096-d output of the second fully connected layer after its ReLU, of the
+  image resized to 224 px (bilinear, antialiased), as the classifier was trained.
+
+Images are [-1, 1] with any number of channels: one gray channel is repeated to RGB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from benchmark.errors import BenchmarkError
+from benchmark.features.base import FEATURES, FeatureExtractor
+from benchmark.features.weights import find_weights_file
+
+FILENAME = "vgg16-397923af.pth"
+URL = f"https://download.pytorch.org/models/{FILENAME}"
+ENV_VAR = "GTB_VGG16_PATH"
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+INPUT_SIZE = 224
+# torchvision's vgg16().features indices of the ReLUs after conv1_1 .. conv4_3 (pools at 4, 9, 16, 23).
+FEATURE_MAP_LAYERS = {
+    "conv1_1": 1,
+    "conv1_2": 3,
+    "conv2_1": 6,
+    "conv2_2": 8,
+    "conv3_1": 11,
+    "conv3_2": 13,
+    "conv3_3": 15,
+    "conv4_1": 18,
+    "conv4_2": 20,
+    "conv4_3": 22,
+}
+
+
+def default_path() -> Path:
+    """Where torchvision caches the file: ``torch.hub.get_dir()/checkpoints`` (~/.cache/torch/hub/checkpoints)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / FILENAME
+
+
+class VGG16Features(FeatureExtractor):
+    """VGG16 fc7 features (4096-d) and conv1_1 .. conv4_3 feature maps of images in [-1, 1].
+
+    Args:
+        vgg: a torchvision ``vgg16`` with its weights loaded (frozen here).
+    """
+
+    name = "vgg16"
+    dim = 4096
+    layer_names = tuple(FEATURE_MAP_LAYERS)
+
+    def __init__(self, vgg: nn.Module):
+        super().__init__()
+        self.features = vgg.features
+        self.avgpool = vgg.avgpool
+        self.fc = vgg.classifier[:5]  # fc6, ReLU, Dropout (identity in eval), fc7, ReLU
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """[-1, 1], 1 or 3 channels -> ImageNet-normalised RGB."""
+        if images.shape[1] == 1:
+            images = images.expand(-1, 3, -1, -1)
+        elif images.shape[1] != 3:
+            raise BenchmarkError(f"vgg16: images need 1 or 3 channels, got {images.shape[1]}")
+        return ((images + 1) / 2 - self.mean) / self.std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.normalize(images)
+        if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+        return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
+
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        """conv1_1 .. conv4_3 after their ReLUs, at the input's resolution (differentiable in ``images``)."""
+        x, maps = self.normalize(images), []
+        wanted = set(FEATURE_MAP_LAYERS.values())
+        for i, layer in enumerate(self.features[: max(wanted) + 1]):
+            x = layer(x)
+            if i in wanted:
+                maps.append(x)
+        return maps
+
+
+def load_vgg16(path: Path) -> nn.Module:
+    """torchvision's vgg16 with the state dict at ``path`` (built on the meta device, then assigned: no init cost)."""
+    from torchvision.models import vgg16
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # not a torch file
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise BenchmarkError(
+            f"vgg16: {path} cannot be read as a torch state dict ({type(exc).__name__}: {reason}); "
+            f"expected torchvision's {FILENAME} from {URL}"
+        ) from None
+    if not isinstance(state, dict):
+        raise BenchmarkError(f"vgg16: {path} holds a {type(state).__name__}; expected torchvision's {FILENAME}")
+    with torch.device("meta"):
+        model = vgg16()
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
+    if missing or unexpected or wrong:
+        parts = [
+            f"{len(keys)} {kind}: {', '.join(keys[:4])}" + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
+            for kind, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
+            if keys
+        ]
+        raise BenchmarkError(
+            f"vgg16: {path} is not a torchvision vgg16 state dict ({'; '.join(parts)}); expected {FILENAME} from {URL}"
+        )
+    model.load_state_dict({k: v.float() for k, v in state.items()}, assign=True)
+    return model.eval()
+
+
+@FEATURES.register("vgg16")
+def build_vgg16(cache_dir=None, device="cpu", path: str | None = None) -> VGG16Features:
+    """torchvision's VGG16 from ``path``, else ``$GTB_VGG16_PATH``, else torchvision's cache (~/.cache/torch/hub).
+
+    Args:
+        path: the state dict file, or a folder that holds ``vgg16-397923af.pth``.
+        cache_dir: unused (the file is never downloaded or copied).
+    """
+    file = find_weights_file(path, ENV_VAR, default_path(), FILENAME, "torchvision's VGG16", URL)
+    return VGG16Features(load_vgg16(file))

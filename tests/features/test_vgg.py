@@ -1,0 +1,136 @@
+"""The vgg16 extractor loads torchvision's VGG16 from a file and gives BSA's conv1_1 .. conv4_3 maps and fc7."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmark.errors import BenchmarkError
+from benchmark.features import build_extractor
+from benchmark.features.vgg import FILENAME, IMAGENET_MEAN, IMAGENET_STD, URL
+
+
+def _random_vgg16_state() -> dict[str, torch.Tensor]:
+    """Every key and shape of torchvision's vgg16 state dict with seeded random values.
+
+    The fully connected weights are one random column repeated (stride 0), so the file stays
+    at the size of the conv weights (~60 MB instead of 550 MB).
+    """
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):
+        shapes = {k: v.shape for k, v in vgg16().state_dict().items()}
+    generator = torch.Generator().manual_seed(0)
+    state = {}
+    for key, shape in shapes.items():
+        if key.endswith("bias"):
+            state[key] = torch.randn(shape, generator=generator) * 0.1
+        elif key.startswith("features."):
+            state[key] = torch.randn(shape, generator=generator) * math.sqrt(2 / (shape[1] * shape[2] * shape[3]))
+        else:
+            column = torch.randn(shape[0], 1, generator=generator) * math.sqrt(2 / shape[1])
+            state[key] = column.expand(shape)
+    return state
+
+
+@pytest.fixture(scope="module")
+def vgg_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vgg") / FILENAME
+    state = _random_vgg16_state()
+    torch.save(state, path)
+    return path, state
+
+
+@pytest.fixture(scope="module")
+def reference(vgg_file):
+    """torchvision's own vgg16 with the same weights."""
+    from torchvision.models import vgg16
+
+    with torch.device("meta"):
+        model = vgg16()
+    model.load_state_dict(vgg_file[1], assign=True)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def extractor(vgg_file):
+    return build_extractor("vgg16", path=str(vgg_file[0]))
+
+
+def _imagenet(images: torch.Tensor) -> torch.Tensor:
+    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((images + 1) / 2 - mean) / std
+
+
+def test_feature_maps_are_the_relus_of_conv1_1_to_conv4_3(extractor, reference):
+    images = torch.rand(2, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        maps = extractor.feature_maps(images)
+        x, expected = _imagenet(images), []
+        for layer in reference.features[:23]:
+            x = layer(x)
+            if isinstance(layer, torch.nn.ReLU):
+                expected.append(x)
+    assert extractor.layer_names == tuple(
+        f"conv{b}_{i}" for b, n in ((1, 2), (2, 2), (3, 3), (4, 3)) for i in range(1, n + 1)
+    )
+    assert [m.shape[1] for m in maps] == [64, 64, 128, 128, 256, 256, 256, 512, 512, 512]
+    assert [m.shape[-1] for m in maps] == [64, 64, 32, 32, 16, 16, 16, 8, 8, 8]
+    for ours, theirs in zip(maps, expected, strict=True):
+        torch.testing.assert_close(ours, theirs)
+        assert (ours >= 0).all()
+
+
+def test_forward_is_fc7_after_relu_at_224_px(extractor, reference):
+    images = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        x = F.interpolate(_imagenet(images), size=(224, 224), mode="bilinear", align_corners=False, antialias=True)
+        expected = reference.classifier[:5](torch.flatten(reference.avgpool(reference.features(x)), 1))
+        features = extractor(images)
+    assert extractor.name == "vgg16" and extractor.dim == 4096 and features.shape == (1, 4096)
+    torch.testing.assert_close(features, expected)
+
+
+def test_gray_images_and_gradients(extractor):
+    gray = (torch.rand(1, 1, 32, 32) * 2 - 1).requires_grad_(True)
+    maps = extractor.feature_maps(gray)
+    with torch.no_grad():
+        torch.testing.assert_close(maps[3], extractor.feature_maps(gray.expand(-1, 3, -1, -1))[3])
+    sum(m.mean() for m in maps).backward()
+    assert gray.grad is not None and gray.grad.abs().sum() > 0
+    assert not any(p.requires_grad for p in extractor.parameters()) and not extractor.training
+
+
+def test_path_may_be_a_folder_or_the_environment_variable(vgg_file, monkeypatch):
+    assert build_extractor("vgg16", path=str(vgg_file[0].parent)).dim == 4096
+    monkeypatch.setenv("GTB_VGG16_PATH", str(vgg_file[0]))
+    assert build_extractor("vgg16").dim == 4096
+
+
+def test_missing_file_names_torchvision_url_and_cache(tmp_path, monkeypatch):
+    monkeypatch.delenv("GTB_VGG16_PATH", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # torchvision's cache: $TORCH_HOME/hub/checkpoints
+    with pytest.raises(BenchmarkError) as info:
+        build_extractor("vgg16")
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(tmp_path / "hub" / "checkpoints" / FILENAME) in message and URL in message
+    assert "GTB_VGG16_PATH" in message
+
+
+def test_wrong_files_are_refused(tmp_path):
+    text = tmp_path / "notes.pth"
+    text.write_text("hello")
+    with pytest.raises(BenchmarkError, match="cannot be read as a torch state dict"):
+        build_extractor("vgg16", path=str(text))
+    other = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(1), "features.0.weight": torch.zeros(1)}, other)
+    with pytest.raises(BenchmarkError) as info:
+        build_extractor("vgg16", path=str(other))
+    message = str(info.value)
+    assert "not a torchvision vgg16 state dict" in message and "\n" not in message
+    assert "31 missing keys" in message and "1 unexpected keys: conv.weight" in message
+    assert "1 wrong shapes: features.0.weight" in message
