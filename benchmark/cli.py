@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_run(args) -> int:
     from benchmark.config import load_suite, to_plain
-    from benchmark.executors import default_jobs, run_local
+    from benchmark.executors import default_jobs, limit_cpu_threads, run_local
     from benchmark.runner import expand_cells
     from benchmark.store import ResultsStore
 
@@ -139,9 +139,7 @@ def cmd_run(args) -> int:
     if device == "cpu":
         # One intra-op thread per worker: small networks gain little from threads, and spinning
         # OpenMP threads stall badly when processes share cores.
-        import torch
-
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // jobs))
+        limit_cpu_threads(max(1, (os.cpu_count() or 1) // jobs))
     counts = run_local(
         suite, store, cache_dir, device, jobs, progress=not args.no_progress, retry_failed=args.retry_failed
     )

@@ -34,6 +34,14 @@ def worker_devices(device: str, jobs: int) -> list[str]:
     return [device] * jobs
 
 
+def limit_cpu_threads(threads: int) -> None:
+    """Cap torch's intra-op threads and numpy's BLAS threads (the CPU metrics use it) in this process."""
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)
+
+
 def default_jobs(device: str) -> int:
     """One worker per visible GPU; on a CPU, one per core."""
     if device.startswith("cuda"):
@@ -58,7 +66,7 @@ def _init_worker(devices, threads: int) -> None:
     """Each worker takes one device from the queue for its lifetime, so two never share a GPU."""
     global _WORKER_DEVICE
     _WORKER_DEVICE = devices.get()
-    torch.set_num_threads(threads)
+    limit_cpu_threads(threads)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 

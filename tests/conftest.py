@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from threadpoolctl import threadpool_limits
 
 # Tiny networks gain nothing from intra-op threads, and spinning OpenMP threads stall badly when
 # another process shares the cores (seen: 25x slower convolutions on a loaded 2-core machine).
 torch.set_num_threads(1)
+threadpool_limits(1)  # numpy's BLAS too: the CPU metrics run their products and eigh through it
 
 TINY_BACKBONE = {"style_dim": 16, "n_mlp": 2, "channels": {4: 16, 8: 16, 16: 8, 32: 8}, "fused_min_resolution": 16}
 
