@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -303,15 +304,13 @@ def load_suite(
         suite = dataclasses.replace(
             suite, targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets)
         )
-    if source_ckpt:
-        suite = dataclasses.replace(
-            suite,
-            sources={
-                k: dataclasses.replace(s, path=source_ckpt) if not s.kind.startswith("toy") else s
-                for k, s in suite.sources.items()
-            },
-        )
-    return suite
+    # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
+    sources = {}
+    for name, spec in suite.sources.items():
+        if not spec.kind.startswith("toy"):
+            spec = dataclasses.replace(spec, path=source_ckpt or spec.path or os.environ.get("GTB_SOURCE_CKPT"))
+        sources[name] = spec
+    return dataclasses.replace(suite, sources=sources)
 
 
 def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:

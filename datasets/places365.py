@@ -49,6 +49,7 @@ class Places365(DatasetLoader):
     homepage = "http://places2.csail.mit.edu/download.html"
     splits = ("train", "val", "all")
     marker = "categories_places365.txt"
+    subfolders = ("places365",)
 
     def __init__(self, root, split: str = "train", classes=None, variant: str = "standard", images: str = "auto"):
         super().__init__(root, split=split, classes=classes)

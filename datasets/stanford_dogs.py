@@ -30,6 +30,8 @@ class StanfordDogs(DatasetLoader):
     )
     homepage = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
     splits = ("train", "test", "all")
+    marker = "Images"
+    subfolders = ("stanford_dogs", "StanfordDogs")
     has_bboxes = True
 
     def load_all(self) -> tuple[list[Record], list[str]]:
