@@ -66,9 +66,10 @@ class ScaleShift(AdversarialMethod):
     (after the source's own BN affine, before the activation and the next conv), one pair per
     normalised layer plus the input map. In StyleGAN v1 every conv output (and the constant
     input) is normalised by its AdaIN, so one (gamma, beta) pair of shape (C,) acts on each
-    AdaIN's output: two per block, before the next conv. Putting it on the raw conv output
-    instead would be almost undone by the instance norm that follows (only the noise and the
-    LeakyReLU would see it). ``to_rgb`` is not adapted, like BSA's final layer.
+    AdaIN's output: two per block, before the next conv. On the raw conv output instead, the
+    instance norm that follows would cancel a positive scale exactly up to the noise term
+    (LeakyReLU is positively homogeneous), leaving half of the parameters nearly inert.
+    ``to_rgb`` is not adapted, like BSA's final layer.
 
     Trainable: every ``scale`` (init 1) and ``shift`` (init 0), G's class embedding when the
     target is conditional (a new, zero-initialised label path, not a source weight), and all of
