@@ -33,6 +33,7 @@ def test_source_references_stay_out_of_checkpoints_and_follow_the_method(name, t
     method = build_method(name, tiny_source, toy_target(conditional=True, n_classes=2))
     assert all(k.startswith(("G.", "D.")) for k in method.state_dict())
     assert {n.split(".")[0] for n, _ in method.named_parameters()} == {"G", "D"}
+    build_method(name, tiny_source, toy_target(conditional=True, n_classes=2)).load_state_dict(method.state_dict())
     method.to(torch.float64)  # stands in for .to(device): the references move with the method
     assert all(b.dtype == torch.float64 for b in method.D_source.buffers())
 
