@@ -36,3 +36,21 @@ def trainable_parameters(module: nn.Module) -> list[nn.Parameter]:
 def count_parameters(params: Iterable[nn.Parameter]) -> int:
     """Number of distinct scalars (a parameter shared by two modules counts once)."""
     return sum(p.numel() for p in {id(p): p for p in params}.values())
+
+
+def frozen_reference(net: nn.Module) -> nn.Module:
+    """Turn ``net``, in place, into a frozen reference copy (a source G or D kept for a loss).
+
+    Every parameter and buffer becomes a non-persistent buffer: the copy follows ``.to(device)``
+    with its owner, is never optimised, and stays out of checkpoints (``state_dict``), which hold
+    only what training changes. Names are kept, so ``named_buffers()`` pairs with the trained
+    network's ``named_parameters()`` (L2-SP). The forward code is unchanged because a buffer is
+    read through the same attribute as the parameter it replaces.
+    """
+    for module in net.modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            delattr(module, name)
+            module.register_buffer(name, param.detach(), persistent=False)
+        for name, buffer in list(module.named_buffers(recurse=False)):
+            module.register_buffer(name, buffer, persistent=False)
+    return net.eval()
