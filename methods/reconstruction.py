@@ -53,8 +53,9 @@ class ReconstructionMethod(Method):
     """Per-image latents reconstructed by G under a pixel + perceptual + prior loss; no D.
 
     One stage with one phase ("G"): the harness's G optimizer steps the method's generator
-    parameters and the latents. The perceptual network is held outside the module tree, so it
-    is neither trained nor saved in checkpoints, yet it follows ``.to(device)``.
+    parameters and the latents; sampling (inherited) draws z ~ N(0, I). The perceptual network
+    is held outside the module tree, so it is neither trained nor saved in checkpoints, yet it
+    follows ``.to(device)``.
 
     Args:
         perceptual: the suite's perceptual network (a ``FeatureExtractor`` with ``feature_maps``).
@@ -134,27 +135,32 @@ class ReconstructionMethod(Method):
         z = self.latents[batch.indices]
         jitter = torch.randn(z.shape, generator=ctx.generator).to(z.device, z.dtype) * self.latent_jitter
         fake = self.G(z + jitter, batch.labels)
-        terms = self.reconstruction_terms(fake, batch.images)
-        terms["emd"] = (emd_to_normal(z, ctx.generator), self.emd_weight, False)
-        terms.update({k: (v, w, False) for k, (v, w) in self.regularizers().items()})
-        objective = sum(w * (normalized(v) if norm else v) for v, w, norm in terms.values())
+        pixel = F.l1_loss(fake, batch.images)
+        maps = self.perceptual_distances(fake, batch.images)
+        emd = emd_to_normal(z, ctx.generator)
+        extra = self.regularizers()
+        scale = normalized if self.normalize_terms else _unchanged
+        objective = scale(pixel) + self.perceptual_weight * sum(scale(m) for m in maps) + self.emd_weight * emd
+        objective = objective + sum(weight * value for value, weight in extra.values())
         if ctx.trainable["G"]:
             objective.backward(inputs=ctx.trainable["G"])
-        return {k: v.detach() for k, (v, _, _) in terms.items()}
+        terms = {"l1": pixel, "perceptual": sum(maps), "emd": emd, **{k: v for k, (v, _) in extra.items()}}
+        return {k: v.detach() for k, v in terms.items()}
 
-    def reconstruction_terms(self, fake: torch.Tensor, real: torch.Tensor) -> dict[str, tuple]:
-        """Pixel L1 (weight 1) and one perceptual term per feature map, as (value, weight, normalize)."""
-        terms = {"l1": (F.l1_loss(fake, real), 1.0, self.normalize_terms)}
+    def perceptual_distances(self, fake: torch.Tensor, real: torch.Tensor) -> list[torch.Tensor]:
+        """One distance per feature map of the perceptual network (the real images' maps carry no gradient)."""
         with torch.no_grad():
             real_maps = self.perceptual.feature_maps(real)
-        for i, (f, r) in enumerate(zip(self.perceptual.feature_maps(fake), real_maps)):
-            terms[f"perceptual{i}"] = (self.map_distance(f, r), self.perceptual_weight, self.normalize_terms)
-        return terms
+        return [self.map_distance(f, r) for f, r in zip(self.perceptual.feature_maps(fake), real_maps)]
+
+
+def _unchanged(loss: torch.Tensor) -> torch.Tensor:
+    return loss
 
 
 # -- BSA -----------------------------------------------------------------------------------------
 class ScaledAdaIN(nn.Module):
-    """A frozen AdaIN followed by a learned per-channel scale gamma (init 1) and shift beta (init 0)."""
+    """An AdaIN followed by a learned per-channel scale gamma (init 1) and shift beta (init 0)."""
 
     def __init__(self, adain: AdaptiveInstanceNorm):
         super().__init__()
