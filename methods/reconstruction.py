@@ -7,6 +7,11 @@ on the suite's perceptual network (VGG16 on real suites, the digits classifier o
 and a prior term that pulls the z_i towards N(0, I), so that sampling z ~ N(0, I) afterwards
 lands where the z_i are. Both official codes jitter z_i by N(0, 0.01^2) before the generator
 and compute the prior term on the un-jittered z_i.
+
+StyleGAN normalises z (PixelNorm) before its mapping network, so the zero-initialised latents
+first act as the jitter's random directions; after a few steps their own direction dominates.
+The suite's ``hflip`` also flips reconstruction targets: FreezeD's GLO trained with flips, BSA's
+official code without.
 """
 
 from __future__ import annotations
@@ -189,15 +194,16 @@ def add_scale_shift(G: StyledGenerator) -> list[ScaledAdaIN]:
 class BSA(ReconstructionMethod):
     """Noguchi & Harada 2019, Batch Statistics Adaptation: only per-layer scale/shift and latents train.
 
-    Every G weight is frozen; each normalization layer's output gets a learned per-channel
-    gamma (init 1) and beta (init 0). In StyleGAN v1 the normalization is AdaIN, so both AdaINs
-    of every block are wrapped (``ScaledAdaIN``); at gamma = 1, beta = 0 G is the source.
-    Loss (nogu-atsu/small-dataset-image-generation gen_models/ada_generator.py ``get_loss``,
-    defaults from configs/default.yml): L1 pixel (weight 1, ``normalize_l1_loss: False``) + 0.001
-    x L1 per VGG16 map conv1_1..conv4_3 (``l_per``, ``perceptual_type: l1``, train.py's layer list)
-    + 0.1 x EMD of the batch's z_i to N(0, I) (``l_emd``) + 0.02 x sum over layers of
-    (MSE(gamma, 1) + MSE(beta, 0)) (``l_re``, ``AdaSNGAN.bs_reg``). z_i start at 0
-    (``initial_z: zero``) and are jittered by N(0, 0.01^2) (``AdaGenerator.__call__``).
+    Every G weight is frozen; each normalization layer's output gets a learned per-channel gamma
+    (init 1) and beta (init 0). In StyleGAN v1 the normalization is AdaIN, so both AdaINs of
+    every block are wrapped (``ScaledAdaIN``); at gamma = 1, beta = 0 G is the source. Loss
+    (nogu-atsu/small-dataset-image-generation gen_models/ada_generator.py ``get_loss``, defaults
+    from configs/default.yml): L1 pixel (weight 1, ``normalize_l1_loss: False``) + 0.001 x L1
+    per VGG16 map conv1_1..conv4_3 (``l_per``, ``perceptual_type: l1``, train.py's layer list) +
+    0.1 x "EMD" of the batch's z_i to N(0, I) (``l_emd``; as the official ``EMD`` computes it, a
+    nearest-neighbour distance to fresh Gaussian samples, see ``emd_to_normal``) + 0.02 x sum
+    over layers of (MSE(gamma, 1) + MSE(beta, 0)) (``l_re``, ``AdaSNGAN.bs_reg``). z_i start at
+    0 (``initial_z: zero``) and are jittered by N(0, 0.01^2) (``AdaGenerator.__call__``).
 
     Conditional targets: the shared label path's class embedding (zero-initialised, so the
     source is unchanged at step 0) trains with gamma/beta and joins the 0.02 regulariser as
@@ -272,9 +278,10 @@ class BSA(ReconstructionMethod):
 class GLO(ReconstructionMethod):
     """Bojanowski et al. 2018, Generative Latent Optimization, as FreezeD's "supervised" baseline.
 
-    All of G trains (mapping at lr x0.01, as in FreezeD's optimizer) together with per-image
-    latents; there is no D. Loss (sangwoomo/FreezeD stylegan/finetune.py ``backward_G_supervised``
-    and stylegan/loss/AdaBIGGANLoss.py with ``scale_per=0.1, scale_emd=0.1, normalize_img=1,
+    All of G trains at the suite's lr (FreezeD's README runs use ``--sched``: 0.002 at 256 px),
+    the mapping at x0.01 as in FreezeD's optimizer, together with per-image latents; there is no
+    D. Loss (sangwoomo/FreezeD stylegan/finetune.py ``backward_G_supervised`` and
+    stylegan/loss/AdaBIGGANLoss.py with ``scale_per=0.1, scale_emd=0.1, normalize_img=1,
     normalize_per=1, dist_per="l2"``): L1 pixel / its own value + 0.1 x sum over VGG16 maps of
     MSE / its own value + 0.1 x EMD of the batch's latents to N(0, I). FreezeD's ``scale_reg``
     regularises a class vector StyleGAN does not have, so there is no such term. Latents are
