@@ -3,12 +3,43 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import torch
+from torch import nn
 
 from benchmark.config import TrainConfig
+from benchmark.features import FeatureExtractor
 from benchmark.trainer import TrainData, Trainer
-from methods import TargetSpec, build_method
+from methods import METHODS, TargetSpec, build_method
+
+
+class TinyPerceptual(FeatureExtractor):
+    """A stand-in perceptual network: two fixed random conv layers (seeded), as feature maps."""
+
+    name = "tiny-perceptual"
+    dim = 8
+
+    def __init__(self, seed: int = 0):
+        super().__init__()
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2), nn.ReLU())
+        self.eval()
+
+    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+        first = self.body[1](self.body[0](images.mean(1, keepdim=True)))
+        return [first, self.body[3](self.body[2](first))]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.feature_maps(images)[-1].mean((2, 3))
+
+
+def make_method(name: str, source, target: TargetSpec, **options):
+    """``build_method``, giving methods that take a ``perceptual`` network the tiny stand-in (as the runner would)."""
+    if "perceptual" in inspect.signature(METHODS.get(name).__init__).parameters:
+        options.setdefault("perceptual", TinyPerceptual())
+    return build_method(name, source, target, **options)
 
 
 def toy_target(conditional: bool = False, n_classes: int = 1, n_images: int = 6) -> TargetSpec:
@@ -31,7 +62,7 @@ def quick_config(**overrides) -> TrainConfig:
 def train_briefly(name: str, source, target: TargetSpec, steps: int = 3, seed: int = 0, **options):
     """Build ``name`` and train it ``steps`` steps; returns (method, state before, trainer)."""
     torch.manual_seed(seed)
-    method = build_method(name, source, target, **options)
+    method = make_method(name, source, target, **options)
     before = {k: v.detach().clone() for k, v in method.named_parameters()}
     trainer = Trainer(method, toy_data(target, seed), quick_config(steps=steps), seed=seed, progress=False)
     trainer.run()
