@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.nets import StyledGenerator, set_trainable
-from benchmark.nets.layers import AdaptiveInstanceNorm
+from benchmark.nets import set_trainable
 from methods.base import METHODS, Batch, Method, ParamGroup, Stage, StepContext, TargetSpec, backbone_param_groups
+from methods.scaleshift import freeze_all_but_scale_shift
 
 REFERENCE_SAMPLES_PER_LATENT = 10  # the official EMD draws 10 Gaussian points per latent in the batch
 
@@ -164,39 +164,14 @@ def _unchanged(loss: torch.Tensor) -> torch.Tensor:
 
 
 # -- BSA -----------------------------------------------------------------------------------------
-class ScaledAdaIN(nn.Module):
-    """An AdaIN followed by a learned per-channel scale gamma (init 1) and shift beta (init 0)."""
-
-    def __init__(self, adain: AdaptiveInstanceNorm):
-        super().__init__()
-        self.adain = adain
-        channels = adain.norm.num_features
-        self.gamma = nn.Parameter(torch.ones(channels))
-        self.beta = nn.Parameter(torch.zeros(channels))
-
-    def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
-        return self.gamma[None, :, None, None] * self.adain(x, style) + self.beta[None, :, None, None]
-
-
-def add_scale_shift(G: StyledGenerator) -> list[ScaledAdaIN]:
-    """Wrap both AdaINs of every synthesis block with a ``ScaledAdaIN``; returns the wrappers."""
-    wrappers = []
-    for r in G.config.resolutions:
-        block = G.parts()[f"block{r}"]
-        for name in ("adain1", "adain2"):
-            wrapper = ScaledAdaIN(getattr(block, name))
-            setattr(block, name, wrapper)
-            wrappers.append(wrapper)
-    return wrappers
-
-
 @METHODS.register()
 class BSA(ReconstructionMethod):
     """Noguchi & Harada 2019, Batch Statistics Adaptation: only per-layer scale/shift and latents train.
 
     Every G weight is frozen; each normalization layer's output gets a learned per-channel gamma
     (init 1) and beta (init 0). In StyleGAN v1 the normalization is AdaIN, so both AdaINs of
-    every block are wrapped (``ScaledAdaIN``); at gamma = 1, beta = 0 G is the source. Loss
+    every block become a ``ScaledAdaIN`` (the same layer as the adversarial ``scaleshift``); at
+    gamma = 1, beta = 0 G is the source. Loss
     (nogu-atsu/small-dataset-image-generation gen_models/ada_generator.py ``get_loss``, defaults
     from configs/default.yml): L1 pixel (weight 1, ``normalize_l1_loss: False``) + 0.001 x L1
     per VGG16 map conv1_1..conv4_3 (``l_per``, ``perceptual_type: l1``, train.py's layer list) +
@@ -258,8 +233,7 @@ class BSA(ReconstructionMethod):
         self.scale_shift_weight = scale_shift_weight
         self.lr_mult = lr_mult
         self.G = source.build_generator(target.label_classes)
-        set_trainable(self.G, False)
-        self.scale_shift = add_scale_shift(self.G)
+        self.scale_shift = freeze_all_but_scale_shift(self.G)
         if target.conditional:
             set_trainable(self.G.class_embed, True)
 
@@ -267,7 +241,7 @@ class BSA(ReconstructionMethod):
         return [ParamGroup("G", [p for p in self.G.parameters() if p.requires_grad], self.lr_mult, "scale/shift")]
 
     def regularizers(self) -> dict[str, tuple[torch.Tensor, float]]:
-        reg = sum(F.mse_loss(m.gamma, torch.ones_like(m.gamma)) + m.beta.pow(2).mean() for m in self.scale_shift)
+        reg = sum(F.mse_loss(m.scale, torch.ones_like(m.scale)) + m.shift.pow(2).mean() for m in self.scale_shift)
         if self.target.conditional:
             reg = reg + self.G.class_embed.weight.pow(2).mean()
         return {"scale_shift": (reg, self.scale_shift_weight)}

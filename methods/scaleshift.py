@@ -57,6 +57,14 @@ def add_scale_shift(generator: nn.Module) -> list[ScaledAdaIN]:
     return layers
 
 
+def freeze_all_but_scale_shift(generator: nn.Module) -> list[ScaledAdaIN]:
+    """``add_scale_shift``, then freeze every other weight of ``generator``: G's part in Scale/Shift and BSA."""
+    layers = add_scale_shift(generator)
+    set_trainable(generator, False)
+    set_trainable([p for layer in layers for p in (layer.scale, layer.shift)], True)
+    return layers
+
+
 @METHODS.register()
 class ScaleShift(AdversarialMethod):
     """Scale/Shift (Park et al. 2023; Noguchi & Harada 2019): train per-channel gamma, beta in G and all of D.
@@ -85,8 +93,6 @@ class ScaleShift(AdversarialMethod):
         super().__init__(source, target)
         self.G = source.build_generator(target.label_classes, pretrained=True)
         self.D = source.build_discriminator(target.label_classes, pretrained=True)
-        layers = add_scale_shift(self.G)
-        set_trainable(self.G, False)
-        set_trainable([p for layer in layers for p in (layer.scale, layer.shift)], True)
+        freeze_all_but_scale_shift(self.G)
         if target.conditional:
             set_trainable(self.G.class_embed, True)

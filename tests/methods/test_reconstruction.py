@@ -25,9 +25,9 @@ def test_bsa_freezes_every_generator_weight(tiny_source, conditional):
     target = toy_target(conditional, n_classes=2 if conditional else 1)
     method, before, _ = train_briefly("bsa", tiny_source, target, steps=3)
     moved = changed(method, before)
-    adapted = {k for k in moved if k.endswith((".gamma", ".beta"))}
+    adapted = {k for k in moved if k.endswith((".scale", ".shift"))}
     label_path = {k for k in moved if k.startswith("G.class_embed.")}
-    assert len(adapted) == 2 * 2 * len(tiny_source.config.resolutions)  # gamma, beta of both AdaINs per block
+    assert len(adapted) == 2 * 2 * len(tiny_source.config.resolutions)  # scale, shift of both AdaINs per block
     assert all(moved[k] for k in adapted | label_path | {"latents"})
     frozen = {k: m for k, m in moved.items() if k.startswith("G.") and k not in adapted | label_path}
     assert frozen and not any(frozen.values()), [k for k, m in frozen.items() if m]
