@@ -166,3 +166,34 @@ def test_inspect_data_on_an_official_layout(tmp_path, cache_dir):
     assert report["dataset"] == "cub200" and report["n_images"] == sum(report["per_class"].values())
     missing = run_cli("inspect-data", "cub200", "--data-root", tmp_path / "nowhere", cache_dir=cache_dir)
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "cub200" in missing.stderr
+
+
+def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir):
+    """The stanford suite against miniature official layouts of both datasets under one data root."""
+    import yaml
+
+    from tests.datasets.layouts import build_layout
+
+    data = tmp_path / "data"
+    build_layout("stanford_cars", data / "stanford_cars")
+    build_layout("stanford_dogs", data / "stanford_dogs")
+    raw = yaml.safe_load((ROOT / "configs" / "stanford.yaml").read_text())
+    for target in raw["targets"]:
+        target["classes"], target["shots"] = [0, 1, 2], [1]  # the miniatures hold three classes
+    suite = write_suite(tmp_path / "stanford.yaml", raw)
+    ckpt = tmp_path / "stylegan-256px-new.model"
+    ckpt.write_bytes(b"not loaded by a dry run")
+
+    ok = run_cli("--suite", suite, "--data-root", data, "--source-ckpt", ckpt, "--dry-run", cache_dir=cache_dir)
+    assert ok.returncode == 0, ok.stderr
+    assert "target cars10: 4 stanford_cars images" in ok.stdout and "target dogs10: 6 stanford_dogs images" in ok.stdout
+    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 78 cells" in ok.stdout
+
+    for args, message in (
+        (["--suite", "stanford", "--dry-run"], "stanford_cars: no data root given"),
+        (["--suite", "stanford", "--data-root", tmp_path / "none", "--dry-run"], "does not exist"),
+        (["--suite", suite, "--data-root", data, "--dry-run"], "needs a checkpoint"),
+    ):
+        result = run_cli(*args, cache_dir=cache_dir)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
