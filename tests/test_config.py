@@ -26,6 +26,15 @@ def test_toy_suite_matches_the_design():
     assert not source_classes & {c for t in suite.targets for c in t.classes}, "the source must not see target classes"
 
 
+def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
+    from datasets.places365 import HYPERMOD_CATEGORIES
+    from methods import METHODS
+
+    for name in set(shipped_suites()) - {"toy"}:
+        assert {m.name for m in load_suite(name).methods} == set(METHODS.names()), name
+    assert tuple(load_suite("places").targets[0].classes) == HYPERMOD_CATEGORIES
+
+
 @pytest.mark.parametrize(
     "mutate, message",
     [
