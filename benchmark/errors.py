@@ -13,3 +13,9 @@ class BenchmarkError(Exception):
 
 class DivergedError(RuntimeError):
     """A training loss became NaN or infinite; the cell is marked failed and the suite goes on."""
+
+
+def describe(exc: BaseException, limit: int = 200) -> str:
+    """``Type: first line of the message``, short enough for a one-line error about a file we could not read."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__

@@ -137,8 +137,11 @@ def run_local(
         # Sources first, side by side (pretraining a toy source is the longest shared step); then the
         # cheap shared work here, so workers only read caches.
         sources = sorted({name for cell in pending for name in cell.source_names})
-        for future in [pool.submit(_source_in_worker, suite, name, *args) for name in sources]:
+        source_bar = tqdm(total=len(sources), desc="sources (pretrained once, cached)", disable=not progress)
+        for future in as_completed([pool.submit(_source_in_worker, suite, name, *args) for name in sources]):
             future.result()
+            source_bar.update(1)
+        source_bar.close()
         warm_caches(ctx, pending)
         bar = tqdm(total=len(pending), desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True)
         futures = {pool.submit(_cell_in_worker, cell, *args): cell for cell in pending}

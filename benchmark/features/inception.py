@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, describe
 from benchmark.features.base import FEATURES, FeatureExtractor
 from benchmark.features.weights import find_weights_file
 
@@ -232,10 +232,8 @@ def load_inception_network(path) -> torch.nn.Module:
             warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=FutureWarning)
             network = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:  # not a TorchScript archive
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise BenchmarkError(
-            f"inception: {path} is not a TorchScript file ({type(exc).__name__}: {reason}); expected clean-fid's "
-            f"{FILENAME} from {URL}"
+            f"inception: {path} is not a TorchScript file ({describe(exc)}); expected clean-fid's {FILENAME} from {URL}"
         ) from None
     return network.eval()
 

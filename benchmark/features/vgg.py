@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, describe
 from benchmark.features.base import FEATURES, FeatureExtractor
 from benchmark.features.weights import find_weights_file
 
@@ -105,9 +105,8 @@ def load_vgg16(path: Path) -> nn.Module:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise BenchmarkError(
-            f"vgg16: {path} cannot be read as a torch state dict ({type(exc).__name__}: {reason}); "
+            f"vgg16: {path} cannot be read as a torch state dict ({describe(exc)}); "
             f"expected torchvision's {FILENAME} from {URL}"
         ) from None
     if not isinstance(state, dict):

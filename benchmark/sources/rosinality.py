@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, describe
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.nets.stylegan import N_ROSINALITY_BLOCKS, ROSINALITY_CHANNELS, resolution_index
 from benchmark.sources.base import SOURCES, Source
@@ -99,9 +99,8 @@ def _read(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many kinds for a file that is not a checkpoint
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
         raise BenchmarkError(
-            f"{path}: cannot be read as a torch checkpoint ({type(exc).__name__}: {reason}); {EXPECTED_FORMAT}"
+            f"{path}: cannot be read as a torch checkpoint ({describe(exc)}); {EXPECTED_FORMAT}"
         ) from None
 
 
