@@ -18,6 +18,7 @@ import torch
 
 from benchmark import metrics as M
 from benchmark.config import EvalConfig
+from benchmark.errors import BenchmarkError
 from benchmark.features import FeatureExtractor
 from benchmark.io import atomic_torch_save
 from datasets.preprocess import PreparedImages
@@ -83,6 +84,7 @@ class Evaluator:
         self.z = torch.randn(config.n_fake, style_dim, generator=generator)
         self.labels = torch.arange(config.n_fake) % self.n_classes
         self.noise_seed = int(torch.randint(2**31 - 1, (), generator=generator))
+        check_eval_sizes(self.n_real, config)
 
     @property
     def n_real(self) -> int:
@@ -154,3 +156,16 @@ class Evaluator:
             values["memorization"] = memo.get("ratio", memo["fake_to_train"])
             pairs = M.closest_pairs(fake, self.train_features, n=min(8, len(fake)), device=device)
         return {k: float(v) for k, v in values.items()}, per_class, pairs
+
+
+def check_eval_sizes(n_real: int, config: EvalConfig) -> None:
+    """Fail before training, not at the first evaluation, when a set is too small for a metric."""
+    k, metrics = config.prdc_k, set(config.metrics)
+    if "prdc" in metrics and min(n_real, config.n_fake) <= k:
+        raise BenchmarkError(
+            f"PRDC with k={k} needs more than {k} real and generated images; the target has {n_real} real "
+            f"images and eval.n_fake is {config.n_fake}: lower eval.prdc_k, raise eval.n_fake, or drop prdc "
+            f"from eval.metrics"
+        )
+    if min(n_real, config.n_fake) < 2 and {"fid", "kid", "kmmd"} & metrics:
+        raise BenchmarkError(f"FID, KID and KMMD need at least 2 real and generated images; the target has {n_real}")

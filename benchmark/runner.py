@@ -23,7 +23,7 @@ from torchvision.utils import save_image
 
 from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
 from benchmark.errors import BenchmarkError, DivergedError
-from benchmark.evaluate import Evaluation, Evaluator
+from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor
 from benchmark.io import append_jsonl, read_jsonl, write_json, write_yaml
 from benchmark.sources import Source, load_source
@@ -100,6 +100,8 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
     for target in suite.targets:
         for split in dict.fromkeys([target.split, target.eval_split or target.split]):
             loader = target_loader(target, split)
+            if split == (target.eval_split or target.split):
+                check_eval_sizes(len(loader.records()), suite.eval)
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
                 f"{len(loader.class_names())} classes"

@@ -180,9 +180,15 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir):
     raw = yaml.safe_load((ROOT / "configs" / "stanford.yaml").read_text())
     for target in raw["targets"]:
         target["classes"], target["shots"] = [0, 1, 2], [1]  # the miniatures hold three classes
-    suite = write_suite(tmp_path / "stanford.yaml", raw)
     ckpt = tmp_path / "stylegan-256px-new.model"
     ckpt.write_bytes(b"not loaded by a dry run")
+    too_few = run_cli(
+        "--suite", write_suite(tmp_path / "k5.yaml", raw), "--data-root", data, "--source-ckpt", ckpt, "--dry-run",
+        cache_dir=cache_dir,
+    )  # fmt: skip
+    assert too_few.returncode == 2 and "PRDC with k=5 needs more than 5 real" in too_few.stderr, too_few.stderr
+    raw["eval"]["prdc_k"] = 3  # four car images: PRDC's k must be below that
+    suite = write_suite(tmp_path / "stanford.yaml", raw)
 
     ok = run_cli("--suite", suite, "--data-root", data, "--source-ckpt", ckpt, "--dry-run", cache_dir=cache_dir)
     assert ok.returncode == 0, ok.stderr
