@@ -117,10 +117,10 @@ def cmd_run(args) -> int:
     )
     device = args.device or default_device()
     cells = expand_cells(suite)
+    from benchmark.runner import check_inputs
+
     if args.dry_run:
         import yaml
-
-        from benchmark.runner import check_inputs
 
         summary = {k: v for k, v in to_plain(suite).items() if k not in ("budgets",)}
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
@@ -131,6 +131,7 @@ def cmd_run(args) -> int:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")
         return 0
     _check_device(device)
+    check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
     store = ResultsStore(args.out)
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
