@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from threadpoolctl import threadpool_limits
 
 from benchmark.errors import BenchmarkError
 from benchmark.features import build_extractor
@@ -56,8 +55,8 @@ def _stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features.mean(0), np.cov(features, rowvar=False)
 
 
-@pytest.mark.parametrize("resize", ["pil", "torch"])
-def test_generator_path_equals_clean_fid(generator, cleanfid_model, standin_dir, resize):
+def _cleanfid_generated(generator, model, seed: int, num_gen: int, batch_size: int):
+    """clean-fid's generator path (compute_fid(gen=...)); returns its features and the images it was given."""
     from cleanfid.fid import get_model_features
 
     produced = []
@@ -68,10 +67,27 @@ def test_generator_path_equals_clean_fid(generator, cleanfid_model, standin_dir,
         produced.append(images)
         return to_uint8(images)
 
-    torch.manual_seed(1)
-    theirs = get_model_features(
-        gen, cleanfid_model, mode="clean", z_dim=16, num_gen=24, batch_size=8, device=torch.device("cpu"), verbose=False
-    )
+    torch.manual_seed(seed)
+    features = get_model_features(
+        gen, model, mode="clean", z_dim=16, num_gen=num_gen, batch_size=batch_size, device=torch.device("cpu"),
+        verbose=False,
+    )  # fmt: skip
+    return features, produced
+
+
+def _cleanfid_folder(folder, model, batch_size: int) -> np.ndarray:
+    """clean-fid's folder path on the PNGs in ``folder``."""
+    from cleanfid.fid import get_folder_features
+
+    return get_folder_features(
+        str(folder), model, num_workers=0, batch_size=batch_size, device=torch.device("cpu"), mode="clean",
+        verbose=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("resize", ["pil", "torch"])
+def test_generator_path_equals_clean_fid(generator, cleanfid_model, standin_dir, resize):
+    theirs, produced = _cleanfid_generated(generator, cleanfid_model, seed=1, num_gen=24, batch_size=8)
     ours = build_extractor("inception", path=str(standin_dir), resize=resize)
     with torch.no_grad():
         mine = torch.cat([ours(images) for images in produced]).numpy()
@@ -93,13 +109,8 @@ def _real_images(folder) -> torch.Tensor:
 
 
 def test_folder_path_equals_clean_fid(tmp_path, cleanfid_model, standin_dir):
-    from cleanfid.fid import get_folder_features
-
     images = _real_images(tmp_path / "real")
-    theirs = get_folder_features(
-        str(tmp_path / "real"), cleanfid_model, num_workers=0, batch_size=3, device=torch.device("cpu"), mode="clean",
-        verbose=False,
-    )  # fmt: skip
+    theirs = _cleanfid_folder(tmp_path / "real", cleanfid_model, batch_size=3)
     ours = build_extractor("inception", path=str(standin_dir))
     mine = ours.extract(images.float() / 127.5 - 1, batch_size=3).numpy()  # how evaluate.py feeds real images
     np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)
@@ -110,34 +121,16 @@ def test_fid_equals_the_clean_fid_pipeline(tmp_path, generator, cleanfid_model, 
 
     (benchmark.metrics.frechet_distance is itself tested against clean-fid's frechet_distance.)
     """
-    from cleanfid.fid import get_folder_features, get_model_features
-
     from benchmark.metrics import frechet_distance
 
     real = _real_images(tmp_path / "real")
-    produced = []
-
-    def gen(z):
-        with torch.no_grad():
-            images = torch.tanh(generator(z))
-        produced.append(images)
-        return to_uint8(images)
-
-    torch.manual_seed(2)
-    fake_theirs = get_model_features(
-        gen, cleanfid_model, mode="clean", z_dim=16, num_gen=12, batch_size=6, device=torch.device("cpu"), verbose=False
-    )
-    real_theirs = get_folder_features(
-        str(tmp_path / "real"), cleanfid_model, num_workers=0, batch_size=6, device=torch.device("cpu"), mode="clean",
-        verbose=False,
-    )  # fmt: skip
+    fake_theirs, produced = _cleanfid_generated(generator, cleanfid_model, seed=2, num_gen=12, batch_size=6)
+    real_theirs = _cleanfid_folder(tmp_path / "real", cleanfid_model, batch_size=6)
     ours = build_extractor("inception", path=str(standin_dir))
     fake_ours = ours.extract(torch.cat(produced), batch_size=6)
     real_ours = ours.extract(real.float() / 127.5 - 1, batch_size=6)
-    # One BLAS thread: numpy's default (one per core) stalls 10x on a shared 2-core machine; conftest limits torch only.
-    with threadpool_limits(1):
-        fid_theirs = frechet_distance(real_theirs, fake_theirs)
-        fid_ours = frechet_distance(real_ours, fake_ours)
+    fid_theirs = frechet_distance(real_theirs, fake_theirs)
+    fid_ours = frechet_distance(real_ours, fake_ours)
     assert fid_theirs > 0
     assert fid_ours == pytest.approx(fid_theirs, rel=1e-9)
 
