@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -53,66 +54,61 @@ def pretrain_toy_source(
         steps, batch_size, lr, r1_gamma, r1_every, mixing_prob, ema_decay, seed: the pretraining recipe.
         cache_dir: where ``sources/<name>-<hash>.pt`` is kept (no caching when None).
     """
-    from datasets import build_dataset
-    from datasets.preprocess import prepare_images
-    from methods.base import TargetSpec
-    from methods.finetune import Scratch
-
     if path is not None:
         raise BenchmarkError(f"source {name!r}: toy-pretrain sources are trained by the harness; remove 'path'")
+    # The recipe is hashed as written here and passed to the trainer from this one dict.
+    train = {
+        "steps": steps,
+        "batch_size": batch_size,
+        "lr": lr,
+        "r1_gamma": r1_gamma,
+        "r1_every": r1_every,
+        "mixing_prob": mixing_prob,
+        "ema_decay": ema_decay,
+    }
     recipe = {
         "backbone": backbone.to_dict(),
         "dataset": dataset,
         "classes": list(classes) if classes is not None else None,
-        "train": {
-            "steps": steps,
-            "batch_size": batch_size,
-            "lr": lr,
-            "r1_gamma": r1_gamma,
-            "r1_every": r1_every,
-            "mixing_prob": mixing_prob,
-            "ema_decay": ema_decay,
-            "seed": seed,
-        },
+        "train": {**train, "seed": seed},
     }
     key = config_hash(recipe, 12)
     cached = Path(cache_dir) / "sources" / f"{name}-{key}.pt" if cache_dir else None
     if cached is not None and cached.exists():
         state = torch.load(cached, map_location="cpu", weights_only=True)
-        return Source(
-            name,
-            backbone,
-            state["g_state"],
-            state["d_state"],
-            {"kind": "toy-pretrain", "path": str(cached), "hash": key, **recipe},
-        )
+    else:
+        state = _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, cache_dir, device, progress)
+    return Source(
+        name,
+        backbone,
+        state["g_state"],
+        state["d_state"],
+        {"kind": "toy-pretrain", "path": str(cached) if cached else None, "hash": key, **recipe},
+    )
+
+
+def _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, cache_dir, device, progress) -> dict:
+    """Train the source (checkpointing under ``<cached>.partial`` so a killed run resumes); returns its state."""
+    from benchmark.trainer import TrainData, Trainer
+    from datasets import build_dataset
+    from datasets.preprocess import prepare_images
+    from methods.base import TargetSpec
+    from methods.finetune import Scratch
 
     loader = build_dataset(dataset, data_root, classes=classes)
     prepared = prepare_images(loader, backbone.resolution, backbone.image_channels, cache_dir=cache_dir)
+    names = ",".join(prepared.class_names)
     log.info(
-        "pretraining source %r on %d %s images (%s) for %d steps",
-        name,
-        len(prepared),
-        dataset,
-        ",".join(prepared.class_names),
-        steps,
+        "pretraining source %r on %d %s images (%s) for %d steps", name, len(prepared), dataset, names, train["steps"]
     )
-    from benchmark.trainer import TrainData, Trainer
-
     torch.manual_seed(seed)
     target = TargetSpec(len(prepared.class_names), False, backbone.resolution, backbone.image_channels, len(prepared))
     method = Scratch(Source.untrained(backbone), target)
     config = dataclasses.replace(
         TrainConfig(),
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
-        r1_gamma=r1_gamma,
-        r1_every=r1_every,
-        mixing_prob=mixing_prob,
-        ema_decay=ema_decay,
+        **train,
         hflip=False,
-        eval_every=max(steps // 4, 1),
+        eval_every=max(train["steps"] // 4, 1),
         eval_at_start=False,
         log_every=100,
     )
@@ -136,14 +132,5 @@ def pretrain_toy_source(
     if cached is not None:
         atomic_torch_save(state, cached)
         log.info("cached source %r at %s", name, cached)
-        for leftover in sorted(partial.glob("*")) if partial.exists() else []:
-            leftover.unlink()
-        if partial.exists():
-            partial.rmdir()
-    return Source(
-        name,
-        backbone,
-        state["g_state"],
-        state["d_state"],
-        {"kind": "toy-pretrain", "path": str(cached) if cached else None, "hash": key, **recipe},
-    )
+        shutil.rmtree(partial, ignore_errors=True)
+    return state
