@@ -78,8 +78,17 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(1)
 
 
+_WORKER_CONTEXT: tuple[tuple, SuiteContext] | None = None
+
+
 def _context(suite: SuiteConfig, out: str, cache_dir: str) -> SuiteContext:
-    return SuiteContext(suite, ResultsStore(out), Path(cache_dir), _WORKER_DEVICE, progress=False)
+    """The worker's one SuiteContext, so its cells share the loaded source, images and networks (as with jobs=1)."""
+    global _WORKER_CONTEXT
+    key = (suite.name, out, cache_dir)
+    if _WORKER_CONTEXT is None or _WORKER_CONTEXT[0] != key:
+        context = SuiteContext(suite, ResultsStore(out), Path(cache_dir), _WORKER_DEVICE, progress=False)
+        _WORKER_CONTEXT = (key, context)
+    return _WORKER_CONTEXT[1]
 
 
 def _source_in_worker(suite: SuiteConfig, name: str, out: str, cache_dir: str) -> None:

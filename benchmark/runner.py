@@ -25,7 +25,7 @@ from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash
 from benchmark.errors import BenchmarkError, DivergedError
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor
-from benchmark.io import append_jsonl, read_jsonl, write_json, write_yaml
+from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json, write_yaml
 from benchmark.sources import Source, load_source
 from benchmark.store import CellKey, ResultsStore
 from benchmark.trainer import TrainData, Trainer
@@ -341,7 +341,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
     resumed = trainer.resume()
     if resumed is not None:
         rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]
-        metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), metrics_path)
         store.forget_metrics_after(key, resumed)
         if rows:
             final.update(rows[-1]["metrics"])

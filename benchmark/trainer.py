@@ -166,13 +166,13 @@ class Trainer:
         return Latents(z, labels)
 
     def next_batch(self) -> Batch:
-        idx = self.queue.next()
-        images = self.data.images[idx.to(self.device)].float() / 127.5 - 1
+        idx = self.queue.next().to(self.device)
+        images = self.data.images[idx].float() / 127.5 - 1
         if self.config.hflip:
             flip = (torch.rand(len(idx), generator=self.generator) < 0.5).to(self.device)
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
-        labels = None if self.data.labels is None else self.data.labels[idx.to(self.device)]
-        return Batch(images, labels if self.method.target.conditional else None, idx.to(self.device))
+        labels = None if self.data.labels is None else self.data.labels[idx]
+        return Batch(images, labels if self.method.target.conditional else None, idx)
 
     # -- checkpoints -------------------------------------------------------------------------
     def checkpoint_path(self) -> Path | None:
