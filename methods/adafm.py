@@ -123,8 +123,7 @@ class AdaFM(AdversarialMethod):
         set_trainable(self.modulation_parameters(), False)  # until the "adafm" stage
 
         d_frozen = [f"block{r}" for r in reversed(resolutions)][:d_frozen_blocks]
-        self.d_frozen_parts = ("from_rgb", *d_frozen)
-        set_trainable(parameters_of(self.D, self.d_frozen_parts), False)
+        set_trainable(parameters_of(self.D, ["from_rgb", *d_frozen]), False)
 
     def modulation_parameters(self) -> list[nn.Parameter]:
         """The AdaFM gamma and beta of every general conv."""

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
-from benchmark.nets import StyledGenerator
+from benchmark.nets import StyledGenerator, trainable_parameters
 from benchmark.registry import Registry
 
 METHODS: Registry[type[Method]] = Registry(
@@ -207,13 +207,13 @@ def mapping_parameters(module: nn.Module) -> set[int]:
 def backbone_param_groups(G: nn.Module, D: nn.Module | None) -> list[ParamGroup]:
     """The default groups: G's trainable parameters (mapping at lr x 0.01) and D's."""
     mapping = mapping_parameters(G)
-    g_params = [p for p in G.parameters() if p.requires_grad]
+    g_params = trainable_parameters(G)
     groups = [
         ParamGroup("G", [p for p in g_params if id(p) not in mapping], 1.0, "G"),
         ParamGroup("G", [p for p in g_params if id(p) in mapping], MAPPING_LR_MULT, "G mapping"),
     ]
     if D is not None:
-        groups.append(ParamGroup("D", [p for p in D.parameters() if p.requires_grad], 1.0, "D"))
+        groups.append(ParamGroup("D", trainable_parameters(D), 1.0, "D"))
     return [g for g in groups if g.params]
 
 

@@ -74,4 +74,3 @@ class FreezeD(FineTuneMethod):
         d_blocks = resolutions[:d_trainable_blocks]  # 4, 8, 16 px for the default 3
         frozen = ["from_rgb"] + [f"block{r}" for r in resolutions if r not in d_blocks]
         set_trainable(parameters_of(self.D, frozen), False)
-        self.d_frozen_parts = tuple(frozen)

@@ -53,7 +53,6 @@ class FreezeG(FineTuneMethod):
         _check_count("g_trainable_blocks", g_trainable_blocks, 1, len(resolutions))
         frozen = ["mapping"] + [f"block{r}" for r in resolutions[: len(resolutions) - g_trainable_blocks]]
         set_trainable(parameters_of(self.G, frozen), False)
-        self.g_frozen_parts = tuple(frozen)
 
 
 @METHODS.register()
@@ -92,4 +91,3 @@ class PartialFineTune(FineTuneMethod):
         d_frozen = ["from_rgb"] + [f"block{r}" for r in near_image[:d_frozen_blocks]]
         set_trainable(parameters_of(self.G, g_frozen), False)
         set_trainable(parameters_of(self.D, d_frozen), False)
-        self.g_frozen_parts, self.d_frozen_parts = tuple(g_frozen), tuple(d_frozen)

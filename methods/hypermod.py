@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.nets import Discriminator, parameters_of, set_trainable
+from benchmark.nets import Discriminator, parameters_of, set_trainable, trainable_parameters
 from benchmark.nets.layers import EqualConv2d
 from methods.base import (
     METHODS,
@@ -137,7 +137,7 @@ class HyperMod(AdversarialMethod):
         return [
             ParamGroup("G", hyper, 1.0, "G hypernetwork"),
             ParamGroup("G", list(self.G.task.parameters()), self.task_lr_mult, "G task network"),
-            ParamGroup("D", [p for p in self.D.parameters() if p.requires_grad], 1.0, "D"),
+            ParamGroup("D", trainable_parameters(self.D), 1.0, "D"),
         ]
 
     def stages(self, total_steps: int) -> list[Stage]:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.nets import set_trainable
+from benchmark.nets import set_trainable, trainable_parameters
 from methods.base import METHODS, Batch, Method, ParamGroup, Stage, StepContext, TargetSpec, backbone_param_groups
 from methods.scaleshift import freeze_all_but_scale_shift
 
@@ -238,7 +238,7 @@ class BSA(ReconstructionMethod):
             set_trainable(self.G.class_embed, True)
 
     def generator_param_groups(self) -> list[ParamGroup]:
-        return [ParamGroup("G", [p for p in self.G.parameters() if p.requires_grad], self.lr_mult, "scale/shift")]
+        return [ParamGroup("G", trainable_parameters(self.G), self.lr_mult, "scale/shift")]
 
     def regularizers(self) -> dict[str, tuple[torch.Tensor, float]]:
         reg = sum(F.mse_loss(m.scale, torch.ones_like(m.scale)) + m.shift.pow(2).mean() for m in self.scale_shift)
