@@ -25,15 +25,9 @@ def plot_curves(suite: str, steps: pd.DataFrame, colors: dict[str, str], out_dir
     """One figure per target x shots: a subplot per metric, a line per method (mean over seeds, ±std band)."""
     written = []
     for (target, shots), group in steps.groupby(["target", "shots"], dropna=False, sort=True):
-        metrics = metric_order(group["metric"].unique())
-        fig, axes = _grid(len(metrics))
-        for ax, metric in zip(axes, metrics):
-            _draw_curves(ax, group[group["metric"] == metric], colors)
-            ax.set_title(_title(metric))
-            ax.set_xlabel("step")
-        _legend(fig, axes)
-        fig.suptitle(f"{suite}: {group_label(target, shots)} (mean ± std over seeds)")
-        written.append(_save(fig, out_dir / f"curves_{_slug(target)}_{_shots_slug(shots)}.png"))
+        title = f"{suite}: {group_label(target, shots)} (mean ± std over seeds)"
+        path = out_dir / f"curves_{_slug(target)}_{_shots_slug(shots)}.png"
+        written.append(_metric_figure(group, _draw_curves, colors, "step", title, path))
     return written
 
 
@@ -47,17 +41,25 @@ def plot_shots(suite: str, summary: pd.DataFrame, select: str, colors: dict[str,
     for target, group in counted.groupby("target", sort=True):
         if group["shots"].nunique() < 2:
             continue
-        metrics = metric_order(group["metric"].unique())
-        fig, axes = _grid(len(metrics))
-        for ax, metric in zip(axes, metrics):
-            _draw_shots(ax, group[group["metric"] == metric], colors)
-            ax.set_title(_title(metric))
-            ax.set_xlabel("shots")
-        _legend(fig, axes)
-        fig.suptitle(f"{suite}: {target}, {select} values (mean ± std over seeds)")
+        title = f"{suite}: {target}, {select} values (mean ± std over seeds)"
         suffix = "" if select == "final" else f"_{select}"
-        written.append(_save(fig, out_dir / f"shots_{_slug(target)}{suffix}.png"))
+        written.append(
+            _metric_figure(group, _draw_shots, colors, "shots", title, out_dir / f"shots_{_slug(target)}{suffix}.png")
+        )
     return written
+
+
+def _metric_figure(group: pd.DataFrame, draw, colors: dict[str, str], xlabel: str, title: str, path: Path) -> Path:
+    """A subplot per metric of ``group``, each drawn by ``draw(ax, rows, colors)``, one legend; saved to ``path``."""
+    metrics = metric_order(group["metric"].unique())
+    fig, axes = _grid(len(metrics))
+    for ax, metric in zip(axes, metrics):
+        draw(ax, group[group["metric"] == metric], colors)
+        ax.set_title(_title(metric))
+        ax.set_xlabel(xlabel)
+    _legend(fig, axes)
+    fig.suptitle(title)
+    return _save(fig, path)
 
 
 def method_colors(methods: pd.Series) -> dict[str, str]:
