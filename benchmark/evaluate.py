@@ -80,6 +80,8 @@ class Evaluator:
         train_paths = set(train.paths)
         heldout = [i for i, p in enumerate(reference.paths) if p not in train_paths]
         self.heldout = self.real[heldout] if heldout else None
+        # The real side of FID is the same at every evaluation: its statistics are computed once.
+        self.real_statistics = M.feature_statistics(self.real, device=self.device) if "fid" in config.metrics else None
         generator = torch.Generator().manual_seed(config.seed)
         self.z = torch.randn(config.n_fake, style_dim, generator=generator)
         self.labels = torch.arange(config.n_fake) % self.n_classes
@@ -137,7 +139,8 @@ class Evaluator:
         per_class: dict[str, float] = {}
         pairs: list = []
         if "fid" in wanted:
-            values["fid"] = M.frechet_distance(self.real, fake, device=device)
+            fake_statistics = M.feature_statistics(fake, device=device)
+            values["fid"] = M.frechet_distance_from_stats(*self.real_statistics, *fake_statistics, device=device)
         if "kid" in wanted:
             values["kid"] = M.kid(
                 self.real, fake, num_subsets=cfg.kid_subsets, max_subset_size=cfg.kid_subset_size, device=device
