@@ -19,3 +19,9 @@ def describe(exc: BaseException, limit: int = 200) -> str:
     """``Type: first line of the message``, short enough for a one-line error about a file we could not read."""
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0][:limit]}" if lines else type(exc).__name__
+
+
+def abbreviate(items: list[str], n: int) -> str:
+    """The first ``n`` items joined by commas, then ``(+k more)``: key lists in one-line errors."""
+    shown = ", ".join(items[:n])
+    return f"{shown} (+{len(items) - n} more)" if len(items) > n else shown

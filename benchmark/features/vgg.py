@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.errors import BenchmarkError, describe
+from benchmark.errors import BenchmarkError, abbreviate, describe
 from benchmark.features.base import FEATURES, FeatureExtractor
 from benchmark.features.weights import find_weights_file
 
@@ -119,7 +119,7 @@ def load_vgg16(path: Path) -> nn.Module:
     wrong = [k for k in expected if k in state and tuple(state[k].shape) != expected[k]]
     if missing or unexpected or wrong:
         parts = [
-            f"{len(keys)} {kind}: {', '.join(keys[:4])}" + (f" (+{len(keys) - 4} more)" if len(keys) > 4 else "")
+            f"{len(keys)} {kind}: {abbreviate(keys, 4)}"
             for kind, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", wrong))
             if keys
         ]

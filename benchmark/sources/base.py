@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, abbreviate
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.registry import Registry
 
@@ -74,10 +74,8 @@ def _load(net: nn.Module, state: dict | None, what: str) -> None:
         )
 
 
-def _short(keys: list[str], n: int = 5) -> str:
-    if not keys:
-        return "none"
-    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+def _short(keys: list[str]) -> str:
+    return abbreviate(keys, 5) if keys else "none"
 
 
 def load_source(kind: str, path=None, **options) -> Source:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.errors import BenchmarkError, describe
+from benchmark.errors import BenchmarkError, abbreviate, describe
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.nets.stylegan import N_ROSINALITY_BLOCKS, ROSINALITY_CHANNELS, resolution_index
 from benchmark.sources.base import SOURCES, Source
@@ -90,11 +90,6 @@ def rosinality_discriminator_layout() -> dict[str, tuple[int, ...]]:
 # Reading and checking
 
 
-def _short(keys: list[str], n: int = 4) -> str:
-    shown = ", ".join(keys[:n])
-    return f"{shown} (+{len(keys) - n} more)" if len(keys) > n else shown
-
-
 def _read(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
@@ -136,8 +131,8 @@ def _split(raw, path: Path) -> tuple[dict, dict | None, str]:
     if not _is_state_dict(raw):
         keys = [str(k) for k in raw]
         raise BenchmarkError(
-            f"{path}: a dict with {len(keys)} keys ({_short(keys) or 'empty'}) that is neither a training checkpoint "
-            f"nor a state dict; {EXPECTED_FORMAT}"
+            f"{path}: a dict with {len(keys)} keys ({abbreviate(keys, 4) or 'empty'}) that is neither a training "
+            f"checkpoint nor a state dict; {EXPECTED_FORMAT}"
         )
     state = _strip_module_prefix(raw)
     if not any(k.startswith(("generator.", "style.")) for k in state) and set(state) <= set(
@@ -158,12 +153,13 @@ def _check_layout(state: dict, layout: dict[str, tuple[int, ...]], what: str, pa
         if what == "discriminator" and any(re.fullmatch(r"from_rgb\.\d+\.conv\..*", k) for k in unexpected):
             hint = " (from_rgb.N.conv.* is the old from_rgb_activate=False discriminator, which is not supported)"
         raise BenchmarkError(
-            f"{path}: {what} has {len(unexpected)} unexpected keys: {_short(unexpected)}{hint}; {EXPECTED_FORMAT}"
+            f"{path}: {what} has {len(unexpected)} unexpected keys: {abbreviate(unexpected, 4)}{hint}; "
+            f"{EXPECTED_FORMAT}"
         )
     wrong = [f"{k} {tuple(state[k].shape)} != {layout[k]}" for k in state if tuple(state[k].shape) != layout[k]]
     if wrong:
         raise BenchmarkError(
-            f"{path}: {what} has {len(wrong)} tensors of the wrong shape: {_short(wrong, 3)} "
+            f"{path}: {what} has {len(wrong)} tensors of the wrong shape: {abbreviate(wrong, 3)} "
             f"(the original widths are style_dim 512, 8 mapping layers, 512..16 channels); {EXPECTED_FORMAT}"
         )
 
@@ -194,7 +190,8 @@ def _select(state: dict, needed: dict[str, tuple[int, ...]], what: str, path: Pa
     missing = [k for k in needed if k not in state]
     if missing:
         raise BenchmarkError(
-            f"{path}: {what} lacks {len(missing)} keys needed at {resolution} px: {_short(missing)}; {EXPECTED_FORMAT}"
+            f"{path}: {what} lacks {len(missing)} keys needed at {resolution} px: {abbreviate(missing, 4)}; "
+            f"{EXPECTED_FORMAT}"
         )
     # A copy, so the Source does not keep the rest of the checkpoint (optimizer states, 1024 px blocks) alive.
     return {k: (state[k].float() if state[k].is_floating_point() else state[k]).clone() for k in needed}
