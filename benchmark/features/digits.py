@@ -116,9 +116,9 @@ def build_digits_classifier(cache_dir=None, device="cpu", epochs: int = 8, seed:
     """Load the cached classifier, training it first when the cache has none for these settings."""
     key = config_hash({"epochs": epochs, "seed": seed, "input": INPUT_SIZE, "arch": 2})
     path = Path(cache_dir) / f"digits-classifier-{key}.pt" if cache_dir else None
-    model = DigitsClassifier()
     if path is not None and path.exists():
         state = torch.load(path, weights_only=True, map_location="cpu")
+        model = DigitsClassifier()
         model.load_state_dict(state["model"])
         model.accuracy = float(state["accuracy"])
         return model
