@@ -116,9 +116,10 @@ def cmd_run(args) -> int:
         source_ckpt=args.source_ckpt,
     )
     device = args.device or default_device()
-    cells = expand_cells(suite)
-    from benchmark.runner import check_inputs
+    from benchmark.runner import check_inputs, check_schedules
 
+    schedules = check_schedules(suite)  # a stage that does not fit is an error before anything runs
+    cells = expand_cells(suite)
     if args.dry_run:
         import yaml
 
@@ -126,6 +127,9 @@ def cmd_run(args) -> int:
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
         for line in check_inputs(suite):
             print(f"# {line}")
+        print("# stage schedules (steps):")
+        for line in schedules:
+            print(f"#   {line}")
         print(f"# {len(cells)} cells on {device}:")
         for cell in cells:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")

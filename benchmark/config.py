@@ -21,6 +21,7 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import BackboneConfig
+from benchmark.schedule import check_method_options
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -30,22 +31,27 @@ class TrainConfig:
     """The shared adversarial recipe (METHODS.md): FreezeD / MineGAN / Hyper-Modulation's StyleGAN v1 fine-tuning.
 
     Args:
-        steps: optimisation steps per cell (one step runs every phase of the current stage).
+        steps: optimisation steps per cell inside the budget (one step runs every phase of the
+            current stage); a stage that extends the budget (hypermod's self-alignment) adds to it.
         batch_size: real images per step.
         lr: Adam learning rate; the mapping network uses ``lr * mapping_lr_mult``.
         betas: Adam betas.
         mapping_lr_mult: StyleGAN v1's 0.01 for the mapping network.
         r1_gamma: R1 weight (penalty gamma / 2 * ||grad||^2).
         r1_every: apply R1 every n-th D step, scaled by n (1 = every step, as in the original).
-        ema_decay: decay of the generator's moving average used for evaluation.
-        ema_rampup: warm the EMA up as min(decay, (1 + t) / (10 + t)) so short runs are not
-            dominated by the initial weights; the decay still reaches ``ema_decay``.
+        ema_decay: decay of the generator's moving average used for evaluation, constant from
+            step 0 (FreezeD's and MineGAN's ``accumulate``, 0.999).
+        ema_rampup: opt-in warm-up of the decay as min(ema_decay, (1 + t) / (10 + t)), for
+            training from scratch; with ema_decay 0.999 it reaches the full decay at about step
+            9,000. The official fine-tuning codes use none.
         mixing_prob: probability of style mixing per generator call.
         hflip: random horizontal flips of real images (off for digits).
         eval_every: evaluate (and checkpoint) every n steps, and at the end.
         eval_at_start: also evaluate the starting point (the source) at step 0.
         checkpoint_every: checkpoint every n steps (default: eval_every).
         log_every: write the losses to the run log every n steps.
+        stage_scale: the factor every method's stage lengths are multiplied by; named budgets set
+            it to their steps over the suite's (``--budget smoke``), and the dry run prints it.
     """
 
     steps: int = 5000
@@ -56,16 +62,19 @@ class TrainConfig:
     r1_gamma: float = 10.0
     r1_every: int = 1
     ema_decay: float = 0.999
-    ema_rampup: bool = True
+    ema_rampup: bool = False
     mixing_prob: float = 0.9
     hflip: bool = True
     eval_every: int = 1000
     eval_at_start: bool = True
     checkpoint_every: int | None = None
     log_every: int = 50
+    stage_scale: float = 1.0
 
     def __post_init__(self):
         _positive(self, "steps", "batch_size", "r1_every", "eval_every", "log_every")
+        if not 0 < self.stage_scale <= 1:
+            raise BenchmarkError(f"train: stage_scale must be in (0, 1], got {self.stage_scale!r}")
         if not 0 <= self.mixing_prob <= 1 or not 0 <= self.ema_decay < 1:
             raise BenchmarkError("train: mixing_prob must be in [0, 1] and ema_decay in [0, 1)")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
@@ -204,20 +213,43 @@ class SuiteConfig:
 # Budgets: named overrides (``--budget smoke``) for any suite.
 
 BUILTIN_BUDGETS: dict[str, dict] = {
+    # Seconds per cell: every code path, no meaningful numbers.
     "smoke": {
         "train": {"steps": 4, "batch_size": 4, "eval_every": 2, "log_every": 1},
         "eval": {"n_fake": 48, "batch_size": 16, "grid": 16, "kid_subsets": 5, "kid_subset_size": 16},
         "sources": {"steps": 6, "batch_size": 4},
     },
+    # A tenth of the suite's steps, evaluated as often (relative to its length) and as fully.
+    "quick": {"scale": 0.1},
 }
+_SCALED_BY_BUDGET = ("steps", "eval_every", "checkpoint_every", "log_every")
 
 
 def apply_budget(raw: dict, budget: str) -> dict:
-    """Deep-merge a named budget (suite-defined or built-in) into the raw suite dict."""
+    """Deep-merge a named budget (suite-defined or built-in) into the raw suite dict.
+
+    A budget either sets sections outright or gives ``scale``: a fraction of the suite's
+    ``train.steps`` (and of its evaluation, checkpoint and log intervals). Either way, when
+    ``train.steps`` changes, ``train.stage_scale`` becomes new steps / suite steps, so every
+    method's stage lengths shrink by the same factor as the budget.
+    """
     budgets = {**BUILTIN_BUDGETS, **(raw.get("budgets") or {})}
     if budget not in budgets:
         raise BenchmarkError(f"unknown budget {budget!r}; valid budgets: {', '.join(sorted(budgets))}")
-    overrides = budgets[budget]
+    overrides = dict(budgets[budget])
+    train = dict(raw.get("train") or {})
+    suite_steps = int(train.get("steps", TrainConfig.steps))
+    scale = overrides.pop("scale", None)
+    if scale is not None:
+        if not isinstance(scale, (int, float)) or not 0 < scale <= 1:
+            raise BenchmarkError(f"budget {budget!r}: scale must be a number in (0, 1], got {scale!r}")
+        defaults = {f.name: f.default for f in fields(TrainConfig)}
+        scaled = {}
+        for key in _SCALED_BY_BUDGET:
+            value = train.get(key, defaults[key])
+            if value is not None:
+                scaled[key] = max(1, round(value * scale))
+        overrides["train"] = {**scaled, **(overrides.get("train") or {})}
     merged = dict(raw)
     for section, values in overrides.items():
         if section == "sources":
@@ -227,6 +259,9 @@ def apply_budget(raw: dict, budget: str) -> dict:
             }
         else:
             merged[section] = {**(raw.get(section) or {}), **values}
+    steps = int((merged.get("train") or {}).get("steps", suite_steps))
+    if steps != suite_steps and "stage_scale" not in (overrides.get("train") or {}):
+        merged["train"] = {**merged["train"], "stage_scale": min(1.0, steps / suite_steps)}
     return merged
 
 
@@ -361,7 +396,8 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     for i, m in enumerate(raw.get("methods") or []):
         m = {"name": m} if isinstance(m, str) else dict(m or {})
         _check_keys(m, f"{where}: methods[{i}]", ("name", "label", "options", "source"), required=("name",))
-        METHODS.get(m["name"])
+        options = dict(m.get("options") or {})
+        check_method_options(m["name"], METHODS.get(m["name"]), options, f"{where}: methods[{i}]: ")
         named = [m["source"]] if m.get("source") else []
         named += list((m.get("options") or {}).get("sources") or [])
         for source_name in named:

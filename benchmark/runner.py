@@ -26,6 +26,7 @@ from benchmark.errors import BenchmarkError, DivergedError
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor
 from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json, write_yaml
+from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import Source, load_source
 from benchmark.store import CellKey, ResultsStore
 from benchmark.trainer import TrainData, Trainer
@@ -56,6 +57,10 @@ class Cell:
     def source_name(self) -> str:
         return self.method.source or self.suite.source
 
+    def schedule(self) -> Schedule:
+        """The method's stages laid out against the suite's budget (an error if one does not fit)."""
+        return method_schedule(self.suite, self.method)
+
     @property
     def source_names(self) -> set[str]:
         """Every source the cell loads: its own, plus any a multi-source method names."""
@@ -75,6 +80,7 @@ class Cell:
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
             "backbone": s.backbone.to_dict(),
             "train": to_plain(s.train),
+            "schedule": self.schedule().to_plain(),
             "eval": to_plain(s.eval),
             "feature_extractor": {"name": s.feature_extractor, "options": s.feature_options},
             "perceptual": {"name": s.perceptual, "options": s.perceptual_options} if s.perceptual else None,
@@ -83,6 +89,23 @@ class Cell:
     @property
     def key(self) -> CellKey:
         return CellKey(self.suite.name, self.cell_id, config_hash(self.resolved()))
+
+
+def method_schedule(suite: SuiteConfig, method: MethodEntry) -> Schedule:
+    """A suite method entry's schedule under the suite's budget, computed without building the method."""
+    return schedule_for(
+        method.label, METHODS.get(method.name), method.options, suite.train.steps, suite.train.stage_scale
+    )
+
+
+def check_schedules(suite: SuiteConfig) -> list[str]:
+    """Every method's schedule, one line each (raises the one-line error of the first stage that does not fit)."""
+    lines = [method_schedule(suite, m).describe() for m in suite.methods]
+    if suite.train.stage_scale != 1:
+        lines.insert(
+            0, f"stage lengths scaled by {suite.train.stage_scale:g} with the budget ({suite.train.steps} steps)"
+        )
+    return lines
 
 
 def target_loader(target: TargetConfig, split: str):

@@ -23,7 +23,8 @@ from benchmark.config import TrainConfig
 from benchmark.errors import DivergedError
 from benchmark.io import atomic_torch_save
 from benchmark.nets import count_parameters
-from methods.base import Batch, Latents, Method, Stage, StepContext
+from benchmark.schedule import Span, resolve_schedule
+from methods.base import Batch, Latents, Method, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +64,6 @@ class BatchQueue:
             self.queue += torch.randperm(self.n, generator=self.generator).tolist()
         batch, self.queue = self.queue[: self.batch_size], self.queue[self.batch_size :]
         return torch.tensor(batch)
-
-
-def stage_schedule(stages: list[Stage], total_steps: int) -> list[tuple[int, int, Stage]]:
-    """(start, end, stage) spans covering [0, total_steps); a stage with ``steps=None`` takes the rest."""
-    spans, start = [], 0
-    for stage in stages:
-        end = total_steps if stage.steps is None else min(start + stage.steps, total_steps)
-        if end > start:
-            spans.append((start, end, stage))
-        start = end
-    if start < total_steps:
-        raise ValueError(f"stages {[s.name for s in stages]} cover {start} of {total_steps} steps")
-    return spans
 
 
 @torch.no_grad()
@@ -129,15 +117,9 @@ class Trainer:
         method.to(self.device)
         method.attach_ema()
         self.groups = method.param_groups()
-        self.optimizers = {
-            name: torch.optim.Adam(
-                [{"params": g.params, "lr": config.lr * g.lr_mult} for g in self.groups if g.optimizer == name],
-                lr=config.lr,
-                betas=config.betas,
-            )
-            for name in sorted({g.optimizer for g in self.groups})
-        }
-        self.spans = stage_schedule(method.stages(config.steps), config.steps)
+        self.optimizers = self._build_optimizers()
+        self.schedule = resolve_schedule(method.name, method.stages(), config.steps, config.stage_scale)
+        self.hflip = config.hflip if method.hflip is None else method.hflip
         self.generator = torch.Generator().manual_seed(seed)
         self.queue = BatchQueue(len(data), config.batch_size, self.generator)
         self.step = 0
@@ -149,13 +131,35 @@ class Trainer:
     def trainable_parameter_count(self) -> int:
         return count_parameters(p for g in self.groups for p in g.params)
 
+    def _build_optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per optimizer name; each group at lr x its multiplier (x mapping_lr_mult for the mapping)."""
+        cfg = self.config
+
+        def lr(group) -> float:
+            return cfg.lr * group.lr_mult * (cfg.mapping_lr_mult if group.mapping else 1.0)
+
+        return {
+            name: torch.optim.Adam(
+                [{"params": g.params, "lr": lr(g)} for g in self.groups if g.optimizer == name],
+                lr=cfg.lr,
+                betas=cfg.betas,
+            )
+            for name in sorted({g.optimizer for g in self.groups})
+        }
+
     # -- randomness --------------------------------------------------------------------------
-    def sample_latents(self, batch: int) -> Latents:
+    def sample_latents(self, batch: int, labels: torch.Tensor | None = None) -> Latents:
+        """z (and a style-mixing pair with the suite's probability) for ``batch`` fakes.
+
+        ``labels`` are the fakes' classes on a conditional target: given (e.g. the real batch's,
+        as Hyper-Modulation does) or drawn uniformly.
+        """
         g = self.generator
         style_dim = self.method.style_dim
         z = torch.randn(batch, style_dim, generator=g).to(self.device)
-        labels = None
-        if self.method.target.conditional:
+        if not self.method.target.conditional:
+            labels = None
+        elif labels is None:
             labels = torch.randint(self.method.target.n_classes, (batch,), generator=g).to(self.device)
         mix = torch.rand((), generator=g).item() < self.config.mixing_prob
         if mix and self.method.n_style_blocks > 1:
@@ -168,7 +172,7 @@ class Trainer:
     def next_batch(self) -> Batch:
         idx = self.queue.next().to(self.device)
         images = self.data.images[idx].float() / 127.5 - 1
-        if self.config.hflip:
+        if self.hflip:
             flip = (torch.rand(len(idx), generator=self.generator) < 0.5).to(self.device)
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         labels = None if self.data.labels is None else self.data.labels[idx]
@@ -215,8 +219,15 @@ class Trainer:
         return True
 
     # -- the loop ----------------------------------------------------------------------------
-    def _enter(self, stage: Stage) -> None:
+    def _enter(self, span: Span) -> None:
+        """Begin (or, on resume, re-enter) a stage: its trainable set, and its resets when it starts afresh."""
+        stage = span.stage
         self.method.enter_stage(stage)
+        if self.step == span.start:  # on resume mid-stage the checkpoint already holds the reset state
+            if stage.reset_ema:
+                self.method.G_ema.load_state_dict(self.method.G.state_dict())
+            if stage.reset_optimizers:
+                self.optimizers = self._build_optimizers()
         self.trainable = {
             name: [p for g in self.groups if g.optimizer == name for p in g.params if p.requires_grad]
             for name in self.optimizers
@@ -230,12 +241,6 @@ class Trainer:
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             self.evaluate(self.method, self.step)
-
-    def stage_at(self, step: int) -> Stage:
-        for start, end, stage in self.spans:
-            if start <= step < end:
-                return stage
-        return self.spans[-1][2]
 
     def _check_finite(self, sums: dict[str, torch.Tensor], count: int) -> dict[str, float]:
         means = {k: (v / max(count, 1)).item() for k, v in sums.items()}
@@ -259,16 +264,17 @@ class Trainer:
 
     def run(self) -> TrainOutcome:
         cfg = self.config
+        total = self.schedule.total_steps
         resumed_from = self.resume()
         if resumed_from is None and cfg.eval_at_start and self.evaluate is not None:
             self._evaluate()
 
         every_ckpt = cfg.checkpoint_every or cfg.eval_every
-        current: Stage | None = None
+        current: Span | None = None
         sums: dict[str, torch.Tensor] = {}
         count = 0
         bar = tqdm(
-            total=cfg.steps,
+            total=total,
             initial=self.step,
             desc=self.desc,
             disable=not self.progress,
@@ -276,13 +282,14 @@ class Trainer:
             dynamic_ncols=True,
         )
         start = time.perf_counter()
-        while self.step < cfg.steps:
-            stage = self.stage_at(self.step)
-            if stage is not current:
-                current = stage
-                self._enter(stage)
-                log.info("stage %r from step %d", stage.name, self.step)
-            batch = self.next_batch()
+        while self.step < total:
+            span = self.schedule.at(self.step)
+            stage = span.stage
+            if span is not current:
+                current = span
+                self._enter(span)
+                log.info("stage %r from step %d to %d", stage.name, self.step, span.end)
+            batch = self.next_batch() if stage.uses_data else None
             ctx = StepContext(
                 step=self.step,
                 stage=stage.name,
@@ -308,8 +315,9 @@ class Trainer:
             count += 1
             bar.update(1)
 
-            boundary = self.step % cfg.log_every == 0 or self.step % every_ckpt == 0 or self.step == cfg.steps
-            evaluate_now = self.step % cfg.eval_every == 0 or self.step == cfg.steps
+            boundary = self.step % cfg.log_every == 0 or self.step % every_ckpt == 0 or self.step == total
+            # A stage before the budget (self-alignment) has seen no target data: nothing to evaluate yet.
+            evaluate_now = (self.step % cfg.eval_every == 0 and not stage.extends_budget) or self.step == total
             if boundary or evaluate_now:
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
@@ -324,7 +332,7 @@ class Trainer:
                     self.save_checkpoint()
                 start = time.perf_counter()
         bar.close()
-        images = cfg.steps * cfg.batch_size
+        images = cfg.steps * cfg.batch_size  # the budget's real images (a data-free stage reads none)
         return TrainOutcome(
             steps=self.step,
             train_seconds=self.train_seconds,

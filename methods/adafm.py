@@ -14,6 +14,7 @@ from torch import nn
 
 from benchmark.nets import parameters_of, set_trainable
 from benchmark.nets.layers import EqualConv2dInner, FusedUpsample, average_shifted_kernel, equalized_scale
+from benchmark.sources.base import reinitialize_parts
 from methods.base import METHODS, AdversarialMethod, ParamGroup, Stage, TargetSpec, backbone_param_groups
 from methods.conv_swap import swap_convs
 
@@ -85,6 +86,10 @@ class AdaFM(AdversarialMethod):
       L174-180) except gamma/beta; ``to_rgb`` has no AdaFM, like the official ``conv_img``.
     - Specific part: the mapping network (at the suite's mapping lr x 0.01, the shared recipe),
       the low-resolution blocks, the constant input and a conditional target's class embedding.
+      It starts from random initialisation (``specific_init="random"``): the official generator
+      replaces GP-GAN's low-resolution blocks by new ones, and its loader copies only the keys
+      that match, so the new part keeps its initial weights (PROTOCOLS.md). ``"source"`` keeps
+      the source's weights there instead (an ablation, not the paper's method).
     - D: everything trains except ``from_rgb`` and the first ``d_frozen_blocks`` near-image blocks
       (default 1: ``D_Layer_FIX = 2`` freezes ``conv_img`` and ``resnet_0``, toggle_ImageNet.py).
     - AdaFM starts late: gamma/beta are switched on at iteration 10000 (Flower_[h]our.py
@@ -95,13 +100,20 @@ class AdaFM(AdversarialMethod):
         general_blocks: number of G's highest-resolution blocks in the frozen general part.
         adafm_start: step from which gamma/beta train (stage ``adafm``; 0 trains them throughout).
         d_frozen_blocks: D's near-image blocks frozen together with ``from_rgb``.
+        specific_init: "random" (official) or "source" weights for the specific part.
     """
 
     name = "adafm"
     summary = "train G's low-res blocks and mapping; AdaFM on frozen high-res blocks; freeze D's from_rgb + first block"
 
     def __init__(
-        self, source, target: TargetSpec, general_blocks: int = 3, adafm_start: int = 10_000, d_frozen_blocks: int = 1
+        self,
+        source,
+        target: TargetSpec,
+        general_blocks: int = 3,
+        adafm_start: int = 10_000,
+        d_frozen_blocks: int = 1,
+        specific_init: str = "random",
     ):
         super().__init__(source, target)
         self.G = source.build_generator(target.label_classes)
@@ -113,7 +125,12 @@ class AdaFM(AdversarialMethod):
             raise ValueError(f"adafm_start must be >= 0, got {adafm_start}")
         if not 0 <= d_frozen_blocks < len(resolutions):
             raise ValueError(f"d_frozen_blocks must be in 0..{len(resolutions) - 1}, got {d_frozen_blocks}")
+        if specific_init not in ("random", "source"):
+            raise ValueError(f"specific_init must be 'random' or 'source', got {specific_init!r}")
         self.adafm_start = adafm_start
+        self.specific_parts = ("mapping",) + tuple(f"block{r}" for r in resolutions[:-general_blocks])
+        if specific_init == "random":
+            reinitialize_parts(self.G, list(self.specific_parts))
 
         self.general_parts = tuple(f"block{r}" for r in resolutions[-general_blocks:]) + ("to_rgb",)
         set_trainable(parameters_of(self.G, self.general_parts), False)
@@ -139,8 +156,9 @@ class AdaFM(AdversarialMethod):
         groups.append(ParamGroup("G", modulation, 1.0, "G AdaFM"))
         return [g for g in groups if g.params]
 
-    def stages(self, total_steps: int) -> list[Stage]:
-        return [Stage("specific", self.adafm_start), Stage("adafm")]
+    @classmethod
+    def schedule(cls, *, adafm_start: int, **_) -> list[Stage]:
+        return [Stage("specific", adafm_start, set_by="adafm_start"), Stage("adafm", main=True)]
 
     def enter_stage(self, stage: Stage) -> None:
         set_trainable(self.modulation_parameters(), stage.name == "adafm")

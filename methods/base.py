@@ -7,7 +7,9 @@ gamma/beta, latents). It tells the harness three things:
 - **what trains**: ``param_groups()`` lists every parameter it may ever train, each group tied
   to an optimizer ("G" or "D") with a learning-rate multiplier; ``enter_stage`` narrows that
   per stage through ``requires_grad`` (a parameter without a gradient is skipped by Adam);
-- **its schedule**: ``stages(total_steps)``, e.g. MineGAN's miner-only stage first;
+- **its schedule**: ``schedule(**options)``, its stages computed from its options without
+  building it (e.g. MineGAN's miner-only stage first), which the harness lays out against the
+  budget (``benchmark.schedule``) and the dry run prints;
 - **one training step**: ``accumulate_gradients(phase, batch, ctx)`` computes the phase's loss
   terms and calls backward; the harness zeroes gradients, steps the optimizer, checks the losses
   are finite and updates the EMA.
@@ -21,8 +23,9 @@ wraps it with a miner or modulation); the harness keeps ``self.G_ema``, its movi
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -31,14 +34,15 @@ from torch import nn
 from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from benchmark.nets import StyledGenerator, trainable_parameters
 from benchmark.registry import Registry
+from benchmark.schedule import Stage, check_method_options
+from benchmark.sources.base import EMA_START
 
 METHODS: Registry[type[Method]] = Registry(
     "method",
     contract="a Method subclass built as Method(source, target, **options); declares param_groups(), "
-    "stages(), accumulate_gradients(phase, batch, ctx) and samples with sample(z, labels) -> [-1, 1]",
+    "schedule(**options), accumulate_gradients(phase, batch, ctx) and samples with sample(z, labels) -> [-1, 1]",
 )
 
-MAPPING_LR_MULT = 0.01  # the mapping network learns 100x slower (StyleGAN v1, rosinality's 'mult')
 
 
 @dataclass(frozen=True)
@@ -65,29 +69,19 @@ class TargetSpec:
         return self.n_classes if self.conditional else 0
 
 
-@dataclass(frozen=True)
-class Stage:
-    """A stretch of training with its own trainable set.
-
-    Args:
-        name: shown in logs and passed to ``enter_stage`` and ``accumulate_gradients``.
-        steps: length in steps; None means "until the end of the budget".
-        phases: optimizer phases run each step, in order ("D", "G").
-    """
-
-    name: str
-    steps: int | None = None
-    phases: tuple[str, ...] = ("D", "G")
-
-
 @dataclass
 class ParamGroup:
-    """Parameters stepped by one optimizer ("G" or "D") at ``lr * lr_mult``."""
+    """Parameters stepped by one optimizer ("G" or "D") at ``lr * lr_mult``.
+
+    ``mapping`` marks the mapping network, which also takes the suite's ``train.mapping_lr_mult``
+    (StyleGAN v1's 0.01).
+    """
 
     optimizer: str
     params: list[nn.Parameter]
     lr_mult: float = 1.0
     name: str = ""
+    mapping: bool = False
 
 
 @dataclass
@@ -129,13 +123,12 @@ class StepContext:
 
     step: int
     stage: str
-    sample_latents: Callable[[int], Latents]
+    sample_latents: Callable[..., Latents]
     r1_gamma: float
     r1_every: int
     do_r1: bool
     trainable: dict[str, list[nn.Parameter]]
     generator: torch.Generator
-    extras: dict = field(default_factory=dict)
 
 
 def backward(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, torch.Tensor]:
@@ -158,6 +151,7 @@ class Method(nn.Module):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for ``run_benchmark.py list``
     adversarial: ClassVar[bool] = True
+    hflip: bool | None = None  # None: follow the suite's train.hflip; a method may override it
 
     def __init__(self, source, target: TargetSpec):
         super().__init__()
@@ -172,8 +166,18 @@ class Method(nn.Module):
         """Every parameter this method may train, by optimizer, with lr multipliers."""
         return backbone_param_groups(self.G, self.D)
 
-    def stages(self, total_steps: int) -> list[Stage]:
-        return [Stage("train")]
+    @classmethod
+    def schedule(cls, **options) -> list[Stage]:
+        """The stages for these constructor options (defaults filled in), computed without building
+        the method so the dry run can check them. An override names, as keyword-only arguments,
+        the options it reads (kept on the instance as attributes of the same name) and takes ``**_``.
+        """
+        return [Stage("train", main=True)]
+
+    def stages(self) -> list[Stage]:
+        """This instance's stages: ``schedule`` on the options it was built with."""
+        names = [n for n, p in inspect.signature(self.schedule).parameters.items() if p.kind is p.KEYWORD_ONLY]
+        return self.schedule(**{n: getattr(self, n) for n in names})
 
     def enter_stage(self, stage: Stage) -> None:
         """Called when a stage begins (also on resume); set ``requires_grad`` for it here."""
@@ -187,8 +191,22 @@ class Method(nn.Module):
 
     # -- sampling ------------------------------------------------------------------------------
     def attach_ema(self) -> None:
-        """Create ``G_ema`` as a frozen copy of ``G`` (the harness calls this once, before training)."""
+        """Create ``G_ema``, a frozen copy of ``G`` (the harness calls this once, before training).
+
+        Parameters that came from a source's generator start from the source's EMA generator
+        instead (rosinality's ``g_running``), as FreezeD's and MineGAN's finetune.py load
+        ``generator`` into G and ``g_running`` into the average; ``Source.build_generator`` marks them.
+        """
+        starts = {}
+        for name, p in self.G.named_parameters():
+            if hasattr(p, EMA_START):
+                starts[name] = getattr(p, EMA_START)
+                delattr(p, EMA_START)  # only needed here; keeps the source's tensors from living on in G
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        with torch.no_grad():
+            for name, p in self.G_ema.named_parameters():
+                if name in starts:
+                    p.copy_(starts[name])
 
     @torch.no_grad()
     def sample(self, z: torch.Tensor, labels: torch.Tensor | None = None, noise=None) -> torch.Tensor:
@@ -205,12 +223,12 @@ def mapping_parameters(module: nn.Module) -> set[int]:
 
 
 def backbone_param_groups(G: nn.Module, D: nn.Module | None) -> list[ParamGroup]:
-    """The default groups: G's trainable parameters (mapping at lr x 0.01) and D's."""
+    """The default groups: G's trainable parameters (the mapping network at train.mapping_lr_mult) and D's."""
     mapping = mapping_parameters(G)
     g_params = trainable_parameters(G)
     groups = [
         ParamGroup("G", [p for p in g_params if id(p) not in mapping], 1.0, "G"),
-        ParamGroup("G", [p for p in g_params if id(p) in mapping], MAPPING_LR_MULT, "G mapping"),
+        ParamGroup("G", [p for p in g_params if id(p) in mapping], 1.0, "G mapping", mapping=True),
     ]
     if D is not None:
         groups.append(ParamGroup("D", trainable_parameters(D), 1.0, "D"))
@@ -220,11 +238,17 @@ def backbone_param_groups(G: nn.Module, D: nn.Module | None) -> list[ParamGroup]
 class AdversarialMethod(Method):
     """The shared adversarial step: non-saturating logistic loss, R1 on reals, style mixing.
 
-    Subclasses add loss terms through ``d_regularizers`` and ``g_regularizers`` and change what
-    trains through ``requires_grad``; they do not rewrite the step.
+    Subclasses add loss terms through ``d_regularizers`` and ``g_regularizers``, choose the
+    fakes' latents through ``sample_latents``, and change what trains through ``requires_grad``;
+    they do not rewrite the step.
     """
 
-    def d_regularizers(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def sample_latents(self, batch: Batch, ctx: StepContext) -> Latents:
+        """The fakes' latents for one phase: the harness's draw (uniform labels when conditional)."""
+        return ctx.sample_latents(batch.images.shape[0])
+
+    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Extra D terms; ``latents`` are the ones this D step's fakes came from."""
         return {}
 
     def g_regularizers(self, fake: torch.Tensor, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -237,7 +261,7 @@ class AdversarialMethod(Method):
         return self.D(images, labels)
 
     def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        latents = ctx.sample_latents(batch.images.shape[0])
+        latents = self.sample_latents(batch, ctx)
         if phase == "D":
             with torch.no_grad():
                 fake = self.generate(latents)
@@ -247,7 +271,7 @@ class AdversarialMethod(Method):
             terms = dict(zip(("d_real", "d_fake"), d_logistic_loss(real_logits, fake_logits)))
             if ctx.do_r1:
                 terms["r1"] = r1_penalty(real_logits, real, ctx.r1_gamma) * ctx.r1_every
-            terms.update(self.d_regularizers(batch, ctx))
+            terms.update(self.d_regularizers(batch, latents, ctx))
             return backward(terms, ctx.trainable["D"])
         if phase == "G":
             fake = self.generate(latents)
@@ -259,17 +283,10 @@ class AdversarialMethod(Method):
 
 def build_method(name: str, source, target: TargetSpec, **options) -> Method:
     """Instantiate a registered method; unknown options become a one-line error listing the valid ones."""
-    import inspect
-
     from benchmark.errors import BenchmarkError
 
     cls = METHODS.get(name)
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "source", "target")]
-    unknown = sorted(set(options) - set(valid))
-    if unknown:
-        raise BenchmarkError(
-            f"method {name!r}: unknown option(s) {', '.join(unknown)}; valid: {', '.join(valid) or '(none)'}"
-        )
+    check_method_options(name, cls, options)
     try:
         return cls(source, target, **options)
     except ValueError as err:  # constructors validate their options with ValueError

@@ -18,6 +18,7 @@ from methods.base import (
     METHODS,
     AdversarialMethod,
     Batch,
+    Latents,
     ParamGroup,
     Stage,
     StepContext,
@@ -77,15 +78,26 @@ class HyperMod(AdversarialMethod):
       keeps one multiplier per parameter for the whole run, so self-alignment here uses 0.001.
       Self-alignment is carried by the hypernetworks, which learn at the full lr in both.
     - Self-alignment (self_alignment.py, run as the README says: ``--batch_size 32 --iterations
-      10000``; the script's own default is 50000; lr 0.002, no mixing): ``align_steps`` G-only
-      steps on ``align_batch`` latents, loss = sum over synthesis blocks of L1(modulated block
-      output, source block output) for the same z and noise, with one task embedding; when the
-      next stage begins the embedding is copied to every class and the EMA restarts from the
-      aligned G (train.py L376-382).
-    - Contrastive (train.py ``--contrastive``; barlow_twins.py): Barlow Twins on D's final
-      features of two views of the real batch and of a fake batch in every D step, weight 0.01
-      (``--contr_weighting``), off-diagonal lambda 5e-3, no projector. As the official code
-      does (train.py L196), the fakes for this term are generated anew.
+      10000``; the script's own default is 50000; lr 0.002, no mixing) is its own data-free run
+      before transfer training, so here it is a stage that extends the budget: ``align_steps``
+      G-only steps on ``align_batch`` latents and no images, loss = sum over synthesis blocks of
+      L1(modulated block output, source block output) for the same z and noise, with one task
+      embedding, against the source's EMA generator (``g_running``, which self_alignment.py
+      loads and from which it initialises the modulated G). Training then starts as train.py
+      does from the aligned checkpoint: the embedding copied to every class (L376-382), the EMA
+      restarted from the aligned G, and fresh optimizers (``Stage(reset_ema=True,
+      reset_optimizers=True)``).
+    - Labels (train.py L166, L196, L209): the fakes of the D step, of the contrastive term and of the G
+      step take the real batch's labels, not uniformly drawn ones.
+    - Contrastive (train.py ``--contrastive``, one of the README's variants; on by default here
+      as in the paper's full method; barlow_twins.py): Barlow Twins on D's final features of two
+      views of the real batch and of a fake batch in every D step, weight 0.01
+      (``--contr_weighting``), off-diagonal lambda 5e-3, no projector. The fakes for this term
+      reuse the D step's z with fresh noise (train.py L196, ``generator(gen_in1, ...)``).
+    - ``finetune`` (train.py ``--finetune``, the README's other variant): ``freeze_layers`` is
+      skipped, so the synthesis network's own parameters (noise scales, AdaIN affines, constant
+      input, to_rgb) train beside the hypernetworks, and D's from_rgb too; the mapping network
+      stays out of the G optimizer (train.py L351 optimises ``generator.generator`` only).
     - The shared recipe (R1 10, lr 0.002, Adam(0, 0.99), mixing 0.9, EMA) is the official one.
 
     Where this differs from the official code: fused upsampling convs are modulated on their
@@ -96,13 +108,15 @@ class HyperMod(AdversarialMethod):
     (same outputs).
 
     Args:
-        align_steps: length of the self-alignment stage (0 skips it).
+        align_steps: length of the self-alignment stage, run before the budget (0 skips it).
         align_batch: latents per self-alignment step.
         task_dim: task vector width.
         task_layers: task MLP depth.
         task_lr_mult: lr multiplier of the task network.
-        contrastive_weight: weight of each Barlow Twins term (0 disables them).
+        contrastive: add the Barlow Twins terms to the D step.
+        contrastive_weight: weight of each Barlow Twins term.
         off_diagonal_weight: Barlow Twins' lambda.
+        finetune: also train the synthesis network's own parameters and D's from_rgb.
     """
 
     name = "hypermod"
@@ -117,8 +131,10 @@ class HyperMod(AdversarialMethod):
         task_dim: int = 64,
         task_layers: int = 4,
         task_lr_mult: float = 0.001,
+        contrastive: bool = True,
         contrastive_weight: float = 0.01,
         off_diagonal_weight: float = 5e-3,
+        finetune: bool = False,
     ):
         super().__init__(source, target)
         if align_steps < 0 or align_batch < 1 or task_dim < 1 or task_layers < 0:
@@ -126,30 +142,43 @@ class HyperMod(AdversarialMethod):
         if task_lr_mult <= 0 or contrastive_weight < 0 or off_diagonal_weight < 0:
             raise ValueError("task_lr_mult must be > 0; contrastive_weight and off_diagonal_weight >= 0")
         self.align_steps, self.align_batch, self.task_lr_mult = align_steps, align_batch, task_lr_mult
-        self.contrastive_weight, self.off_diagonal_weight = contrastive_weight, off_diagonal_weight
+        self.contrastive, self.contrastive_weight = contrastive, contrastive_weight
+        self.off_diagonal_weight, self.finetune = off_diagonal_weight, finetune
         n_classes = target.n_classes if target.conditional else 1
-        self.G = HyperModGenerator(source.build_generator(0), n_classes, task_dim, task_layers)
+        self.G = HyperModGenerator(source.build_generator(0, ema=True), n_classes, task_dim, task_layers)
         self.D = ClassHeadDiscriminator(source.build_discriminator(0), n_classes)
-        set_trainable(parameters_of(self.D.backbone, ["from_rgb", "linear"]), False)
+        set_trainable(parameters_of(self.D.backbone, ["linear"] if finetune else ["from_rgb", "linear"]), False)
+        if finetune:
+            set_trainable(self.synthesis_parameters(), True)
+
+    def synthesis_parameters(self) -> list[nn.Parameter]:
+        """The synthesis network's own parameters (noise, AdaIN, constant input, to_rgb), hypernetworks excluded."""
+        hyper = {id(p) for conv in self.G.hyper_convs() for p in conv.parameters()}
+        parts = [name for name in self.G.backbone.parts() if name.startswith("block")] + ["to_rgb"]
+        return [p for p in parameters_of(self.G.backbone, parts) if id(p) not in hyper]
 
     def param_groups(self) -> list[ParamGroup]:
         hyper = [p for conv in self.G.hyper_convs() for p in conv.parameters()]
-        return [
+        groups = [
             ParamGroup("G", hyper, 1.0, "G hypernetwork"),
             ParamGroup("G", list(self.G.task.parameters()), self.task_lr_mult, "G task network"),
             ParamGroup("D", trainable_parameters(self.D), 1.0, "D"),
         ]
+        if self.finetune:
+            groups.insert(1, ParamGroup("G", self.synthesis_parameters(), 1.0, "G synthesis"))
+        return groups
 
-    def stages(self, total_steps: int) -> list[Stage]:
-        return [Stage(ALIGN_STAGE, self.align_steps, ("G",)), Stage("train")]
+    @classmethod
+    def schedule(cls, *, align_steps: int, **_) -> list[Stage]:
+        return [
+            Stage(ALIGN_STAGE, align_steps, ("G",), uses_data=False, extends_budget=True, set_by="align_steps"),
+            Stage("train", reset_ema=True, reset_optimizers=True, main=True),
+        ]
 
     def enter_stage(self, stage: Stage) -> None:
-        if stage.name == ALIGN_STAGE:
-            return
-        # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every
-        # class, and start the EMA from the self-aligned G, as train.py loads g_running/t_running.
-        if self.G.task.split_classes() and hasattr(self, "G_ema"):
-            self.G_ema.load_state_dict(self.G.state_dict())
+        if stage.name != ALIGN_STAGE:
+            # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every class.
+            self.G.task.split_classes()
 
     # -- losses ----------------------------------------------------------------------------------
     def alignment_loss(self, z: torch.Tensor) -> torch.Tensor:
@@ -165,17 +194,21 @@ class HyperMod(AdversarialMethod):
         h1, h2 = self.D.features(view1)[0], self.D.features(view2)[0]
         return self.contrastive_weight * barlow_twins_loss(h1, h2, self.off_diagonal_weight)
 
-    def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def accumulate_gradients(self, phase: str, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
         if ctx.stage == ALIGN_STAGE:
             z = ctx.sample_latents(self.align_batch).z  # no mixing, as self_alignment.py by default
             return backward({"align_l1": self.alignment_loss(z)}, ctx.trainable["G"])
         return super().accumulate_gradients(phase, batch, ctx)
 
-    def d_regularizers(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        if not self.contrastive_weight:
+    def sample_latents(self, batch: Batch, ctx: StepContext) -> Latents:
+        """The fakes take the real batch's labels (train.py ``task(real_label)``)."""
+        return ctx.sample_latents(batch.images.shape[0], labels=batch.labels)
+
+    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
+        if not self.contrastive:
             return {}
         with torch.no_grad():
-            fake = self.generate(ctx.sample_latents(len(batch.images)))
+            fake = self.generate(latents)  # the D step's z and labels, fresh noise (train.py L196)
         return {
             "bt_real": self.contrastive_loss(batch.images, ctx.generator),
             "bt_fake": self.contrastive_loss(fake, ctx.generator),

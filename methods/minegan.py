@@ -180,16 +180,20 @@ class MineGAN(AdversarialMethod):
 
     Defaults and sources: ``miner_steps=100`` (official StyleGAN v1 ``finetune.py --stage1``;
     the StyleGAN2 code uses 1000); miner architecture and init as the official ``Miner``;
-    ``selector_window=1000`` (METHODS.md).
+    ``selector_window=1000`` (METHODS.md). ``finetune=False`` is the paper's "MineGAN w/o FT"
+    row (mining only, G frozen throughout), registered as ``minegan-noft``.
 
     Multi-source (``sources``): D comes from ``source``, one miner per listed source's generator.
     Each step draws an independent u_i per source (same labels and crossover); per sample, the
     source with the highest D score gives the fake that both the D loss and the G loss use
     (max_i D(G_i(M_i(u_i))), official ``Super_G_D_loss``), and its index updates the selector.
-    The official MNIST code trains a selector *network* on these argmax labels by
-    cross-entropy; the paper's selector is a categorical p without input, whose cross-entropy
-    minimiser is the labels' frequency, so p is their running mean. Sampling draws a source
-    from p, then the image from that source's miner and generator.
+    The selector is the paper's: a categorical p, the mean over the last ``selector_window``
+    batches of the share of samples where source i scored highest (PROTOCOLS.md); sampling
+    draws a source from p, then the image from that source's miner and generator. The official
+    TensorFlow prototype (MNISTtf_old) differs: it trains a selector *head* on the miner's hidden
+    layer by cross-entropy on those argmax labels, only after iteration 1,000, and picks the
+    source per sample from its input; a categorical p without input is what that head learns
+    when it ignores its input (the cross-entropy minimiser is the labels' frequency).
 
     Conditional targets: MineGAN's conditional miner (BigGAN ``Minor``) produces the class
     embedding from u in place of the generator's own. Here G's label path is the embedding added
@@ -205,6 +209,7 @@ class MineGAN(AdversarialMethod):
 
     Args:
         miner_steps: length of the miner-only stage (0 fine-tunes from the start).
+        finetune: after mining, train the generator(s) too; False mines for the whole budget.
         sources: loaded sources whose generators are mined (the runner resolves the suite's
             source names); None or one source is the single-source method.
         selector_window: batches in the selector's running mean.
@@ -220,6 +225,7 @@ class MineGAN(AdversarialMethod):
         miner_steps: int = 100,
         sources: list | None = None,
         selector_window: int = 1000,
+        finetune: bool = True,
     ):
         super().__init__(source, target)
         if miner_steps < 0:
@@ -232,7 +238,7 @@ class MineGAN(AdversarialMethod):
                 raise ValueError(f"sources must be loaded Source objects (the runner resolves names), got {s!r}")
             if s.config != source.config:
                 raise ValueError(f"source {s.name!r} has a different backbone from {source.name!r}")
-        self.miner_steps = miner_steps
+        self.miner_steps, self.finetune = miner_steps, finetune
         self.source_names = [s.name for s in generators]
         mined = [MinedGenerator(s.build_generator(), target.label_classes) for s in generators]
         self.G = mined[0] if len(mined) == 1 else MultiSourceGenerator(mined, selector_window)
@@ -242,8 +248,11 @@ class MineGAN(AdversarialMethod):
     def multi_source(self) -> bool:
         return isinstance(self.G, MultiSourceGenerator)
 
-    def stages(self, total_steps: int) -> list[Stage]:
-        return [Stage("mine", self.miner_steps), Stage("finetune")]
+    @classmethod
+    def schedule(cls, *, miner_steps: int, finetune: bool, **_) -> list[Stage]:
+        if not finetune:
+            return [Stage("mine", main=True)]
+        return [Stage("mine", miner_steps, set_by="miner_steps"), Stage("finetune", main=True)]
 
     def enter_stage(self, stage: Stage) -> None:
         set_trainable(self.G, True)
@@ -303,3 +312,25 @@ class MineGAN(AdversarialMethod):
             for _ in range(len(self.G.sources) - 1)
         ]
         return [first, *others]
+
+
+@METHODS.register()
+class MineGANNoFT(MineGAN):
+    """MineGAN without fine-tuning (the paper's "MineGAN w/o FT" row): the miner(s) and D train, G stays frozen.
+
+    Args: as ``MineGAN``; ``finetune`` defaults to False.
+    """
+
+    name = "minegan-noft"
+    summary = "MineGAN's miner only, G frozen throughout (the paper's 'w/o FT' row)"
+
+    def __init__(
+        self,
+        source,
+        target: TargetSpec,
+        miner_steps: int = 100,
+        sources: list | None = None,
+        selector_window: int = 1000,
+        finetune: bool = False,
+    ):
+        super().__init__(source, target, miner_steps, sources, selector_window, finetune)

@@ -10,12 +10,14 @@ and compute the prior term on the un-jittered z_i.
 
 StyleGAN normalises z (PixelNorm) before its mapping network, so the zero-initialised latents
 first act as the jitter's random directions; after a few steps their own direction dominates.
-The suite's ``hflip`` also flips reconstruction targets: FreezeD's GLO trained with flips, BSA's
-official code without.
+Reconstruction targets are not flipped unless the method's ``hflip`` option asks for it: a
+latent fits one image, and a flipped copy gives the same latent two targets (BSA's official code
+has no flips; the suite's ``train.hflip`` is for the adversarial methods).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import ClassVar
 
 import torch
@@ -25,6 +27,8 @@ from torch import nn
 from benchmark.nets import set_trainable, trainable_parameters
 from methods.base import METHODS, Batch, Method, ParamGroup, Stage, StepContext, TargetSpec, backbone_param_groups
 from methods.scaleshift import freeze_all_but_scale_shift
+
+log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLES_PER_LATENT = 10  # the official EMD draws 10 Gaussian points per latent in the batch
 
@@ -71,6 +75,10 @@ class ReconstructionMethod(Method):
         emd_weight: weight of ``emd_to_normal`` on the batch's (un-jittered) latents.
         latent_jitter: std of the Gaussian noise added to z_i before the generator.
         latent_lr_mult: the latents' learning rate relative to the suite's lr.
+        perceptual_input: the perceptual network's input scale (None: its own; "caffe": VGG16 fed
+            as the official Caffe VGG was); a network without that scale (the toy suite's digits
+            classifier) takes its own, with a logged note.
+        hflip: flip the reconstruction targets at random (off, whatever the suite's hflip).
     """
 
     adversarial: ClassVar[bool] = False
@@ -87,6 +95,8 @@ class ReconstructionMethod(Method):
         emd_weight: float,
         latent_jitter: float,
         latent_lr_mult: float,
+        perceptual_input: str | None = None,
+        hflip: bool = False,
     ):
         super().__init__(source, target)
         if perceptual is None:
@@ -106,6 +116,11 @@ class ReconstructionMethod(Method):
         self.emd_weight = emd_weight
         self.latent_jitter = latent_jitter
         self.latent_lr_mult = latent_lr_mult
+        self.hflip = hflip
+        if perceptual_input is not None and perceptual_input not in perceptual.input_scales:
+            log.info("%s: %s has no %r input scale; it takes its own", self.name, perceptual.name, perceptual_input)
+            perceptual_input = None
+        self.perceptual_input = perceptual_input
         self.latents = nn.Parameter(torch.zeros(target.n_images, self.style_dim))  # both officials start at 0
 
     @property
@@ -130,8 +145,9 @@ class ReconstructionMethod(Method):
     def param_groups(self) -> list[ParamGroup]:
         return self.generator_param_groups() + [ParamGroup("G", [self.latents], self.latent_lr_mult, "latents")]
 
-    def stages(self, total_steps: int) -> list[Stage]:
-        return [Stage("train", None, ("G",))]
+    @classmethod
+    def schedule(cls, **_) -> list[Stage]:
+        return [Stage("train", None, ("G",), main=True)]
 
     def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Reconstruct the batch from its latents; returns the unweighted terms for the log."""
@@ -154,9 +170,10 @@ class ReconstructionMethod(Method):
 
     def perceptual_distances(self, fake: torch.Tensor, real: torch.Tensor) -> list[torch.Tensor]:
         """One distance per feature map of the perceptual network (the real images' maps carry no gradient)."""
+        scale = self.perceptual_input
         with torch.no_grad():
-            real_maps = self.perceptual.feature_maps(real)
-        return [self.map_distance(f, r) for f, r in zip(self.perceptual.feature_maps(fake), real_maps)]
+            real_maps = self.perceptual.feature_maps(real, scale)
+        return [self.map_distance(f, r) for f, r in zip(self.perceptual.feature_maps(fake, scale), real_maps)]
 
 
 def _unchanged(loss: torch.Tensor) -> torch.Tensor:
@@ -174,7 +191,9 @@ class BSA(ReconstructionMethod):
     gamma = 1, beta = 0 G is the source. Loss
     (nogu-atsu/small-dataset-image-generation gen_models/ada_generator.py ``get_loss``, defaults
     from configs/default.yml): L1 pixel (weight 1, ``normalize_l1_loss: False``) + 0.001 x L1
-    per VGG16 map conv1_1..conv4_3 (``l_per``, ``perceptual_type: l1``, train.py's layer list) +
+    per VGG16 map conv1_1..conv4_3 (``l_per``, ``perceptual_type: l1``, train.py's layer list; VGG16
+    fed the official Caffe scale, ``(x + 1) * 127.5`` minus the ImageNet mean, so the perceptual
+    term weighs against the pixel term as in the official loss) +
     0.1 x "EMD" of the batch's z_i to N(0, I) (``l_emd``; as the official ``EMD`` computes it, a
     nearest-neighbour distance to fresh Gaussian samples, see ``emd_to_normal``) + 0.02 x sum
     over layers of (MSE(gamma, 1) + MSE(beta, 0)) (``l_re``, ``AdaSNGAN.bs_reg``). z_i start at
@@ -200,6 +219,8 @@ class BSA(ReconstructionMethod):
         latent_jitter: official ``eps`` 0.01.
         lr_mult: gamma/beta's lr relative to the suite's (15: AdaSNGAN's 0.03 at lr 0.002).
         latent_lr_mult: latents' lr relative to gamma/beta's (1, as in AdaSNGAN).
+        perceptual_input: "caffe", the official VGG input scale (None: torchvision's).
+        hflip: flip targets at random (the official code does not).
     """
 
     name = "bsa"
@@ -216,6 +237,8 @@ class BSA(ReconstructionMethod):
         latent_jitter: float = 0.01,
         lr_mult: float = 15.0,
         latent_lr_mult: float = 1.0,
+        perceptual_input: str | None = "caffe",
+        hflip: bool = False,
     ):
         if scale_shift_weight < 0 or lr_mult <= 0:
             raise ValueError(f"need scale_shift_weight >= 0 and lr_mult > 0, got {scale_shift_weight}, {lr_mult}")
@@ -229,6 +252,8 @@ class BSA(ReconstructionMethod):
             emd_weight=emd_weight,
             latent_jitter=latent_jitter,
             latent_lr_mult=lr_mult * latent_lr_mult,
+            perceptual_input=perceptual_input,
+            hflip=hflip,
         )
         self.scale_shift_weight = scale_shift_weight
         self.lr_mult = lr_mult
@@ -277,6 +302,7 @@ class GLO(ReconstructionMethod):
         emd_weight: FreezeD's ``scale_emd`` 0.1.
         latent_jitter: FreezeD's 0.01.
         latent_lr_mult: latents' lr relative to the suite's.
+        hflip: flip targets at random (FreezeD's loader flips; off here, see the module docstring).
     """
 
     name = "glo"
@@ -291,6 +317,7 @@ class GLO(ReconstructionMethod):
         emd_weight: float = 0.1,
         latent_jitter: float = 0.01,
         latent_lr_mult: float = 1.0,
+        hflip: bool = False,
     ):
         super().__init__(
             source,
@@ -302,6 +329,7 @@ class GLO(ReconstructionMethod):
             emd_weight=emd_weight,
             latent_jitter=latent_jitter,
             latent_lr_mult=latent_lr_mult,
+            hflip=hflip,
         )
         self.G = source.build_generator(target.label_classes)
 

@@ -70,7 +70,7 @@ class L2SP(FineTuneMethod):
     def g_regularizers(self, fake: torch.Tensor, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"l2sp_g": self.lambda_g * l2sp_penalty(self.G, self.G_source)} if self.lambda_g else {}
 
-    def d_regularizers(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"l2sp_d": self.lambda_d * l2sp_penalty(self.D, self.D_source)} if self.lambda_d else {}
 
 
@@ -123,5 +123,5 @@ class FeatureDistillation(FineTuneMethod):
             source_features = self.D_source.features(images)[1][self.feature_resolution]
         return F.mse_loss(target_features, source_features)
 
-    def d_regularizers(self, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"fd": self.lambda_fm * self.distillation_loss(batch.images)} if self.lambda_fm else {}

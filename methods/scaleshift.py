@@ -2,8 +2,14 @@
 
 Noguchi & Harada 2019 (Batch Statistics Adaptation) adapt a pretrained generator by learning
 only a per-channel gamma and beta that multiply and shift each normalised feature map; Park et
-al. 2023 (and FreezeD's "Scale/Shift" row) train that parameterisation adversarially, with a
-discriminator, instead of BSA's reconstruction losses.
+al. 2023's "Scale/Shift" trains that parameterisation adversarially, with a discriminator,
+instead of BSA's reconstruction losses. That is this method: free per-channel parameters, the
+same for every sample, after each AdaIN, with every G weight frozen and all of D training.
+
+It is not FreezeD's ``--only_adain`` (stylegan/finetune.py), which trains the parameters with
+"adain" in their name: AdaIN's style projections, the EqualLinear layers that map w to each
+layer's per-channel scale and bias, so the adaptation there still depends on w (and the mapping
+network is left frozen with the rest of G).
 """
 
 from __future__ import annotations
@@ -35,10 +41,10 @@ class ScaledAdaIN(AdaptiveInstanceNorm):
 
     @classmethod
     def replacing(cls, adain: AdaptiveInstanceNorm) -> ScaledAdaIN:
-        """A ScaledAdaIN with ``adain``'s weights, at the identity scale and shift."""
+        """A ScaledAdaIN around ``adain``'s own modules (the same parameters), at the identity scale and shift."""
         channels, style_dim = adain.norm.num_features, adain.style.linear.weight_orig.shape[1]
         layer = cls(channels, style_dim).to(adain.style.linear.weight_orig)
-        layer.load_state_dict(adain.state_dict(), strict=False)  # scale and shift keep their init
+        layer.norm, layer.style = adain.norm, adain.style  # kept, not copied: they stay the source's parameters
         return layer
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:

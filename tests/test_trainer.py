@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.errors import DivergedError
-from benchmark.trainer import Trainer, stage_schedule
+from benchmark.trainer import Trainer
 from methods import Stage, build_method
 from methods.base import AdversarialMethod
 from tests.methods.helpers import quick_config, toy_data, toy_target
@@ -76,14 +76,6 @@ def test_evaluation_does_not_perturb_training(tiny_source):
         assert torch.equal(v, evaluated.method.state_dict()[k]), k
 
 
-def test_stage_schedule_spans():
-    stages = [Stage("miner", 3, ("D", "G")), Stage("all")]
-    assert [(a, b, s.name) for a, b, s in stage_schedule(stages, 10)] == [(0, 3, "miner"), (3, 10, "all")]
-    assert [(a, b, s.name) for a, b, s in stage_schedule(stages, 2)] == [(0, 2, "miner")]
-    with pytest.raises(ValueError):
-        stage_schedule([Stage("a", 2)], 5)
-
-
 class _ExplodingMethod(AdversarialMethod):
     """Adds an infinite loss term at step 2."""
 
@@ -127,11 +119,19 @@ def test_stages_narrow_what_trains(tiny_source):
         def g_regularizers(self, fake, latents, ctx):
             return {}
 
-        def stages(self, total_steps):
+        @classmethod
+        def schedule(cls, **_):
             return [Stage("d-only", 2, ("D",)), Stage("both")]
 
     method = TwoStage(tiny_source, toy_target())
     g_before = {k: v.clone() for k, v in method.G.state_dict().items()}
-    trainer = Trainer(method, toy_data(toy_target()), dataclasses.replace(quick_config(steps=2)), progress=False)
+    g_at = {}
+
+    def snapshot(m, step):
+        g_at[step] = {k: v.clone() for k, v in m.G.state_dict().items()}
+
+    config = dataclasses.replace(quick_config(steps=3), eval_every=2)
+    trainer = Trainer(method, toy_data(toy_target()), config, evaluate=snapshot, progress=False)
     trainer.run()
-    assert all(torch.equal(v, method.G.state_dict()[k]) for k, v in g_before.items())
+    assert all(torch.equal(v, g_at[2][k]) for k, v in g_before.items())
+    assert any(not torch.equal(v, g_at[3][k]) for k, v in g_before.items())

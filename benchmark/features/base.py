@@ -38,8 +38,15 @@ class FeatureExtractor(nn.Module):
         # Features always come from the eval-mode network (FreezeD's train-mode Inception doubled its FID).
         return super().train(False)
 
-    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """Intermediate activations for perceptual losses (differentiable with respect to ``images``)."""
+    # Input scalings besides the network's own that ``feature_maps`` accepts (VGG16: "caffe").
+    input_scales: tuple[str, ...] = ()
+
+    def feature_maps(self, images: torch.Tensor, input_scale: str | None = None) -> list[torch.Tensor]:
+        """Intermediate activations for perceptual losses (differentiable with respect to ``images``).
+
+        ``input_scale`` None feeds the network its own preprocessing; another name (one of
+        ``input_scales``) feeds the inputs an official code used with it.
+        """
         raise NotImplementedError(f"{self.name} provides no feature maps for a perceptual loss")
 
     @torch.no_grad()

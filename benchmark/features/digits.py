@@ -61,8 +61,10 @@ class DigitsClassifier(FeatureExtractor):
     def raw_features(self, images: torch.Tensor) -> torch.Tensor:
         return self.embed(self.body(self.to_input(images)))
 
-    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
-        """The three conv blocks' outputs (after pooling: 16, 8 and 4 px)."""
+    def feature_maps(self, images: torch.Tensor, input_scale: str | None = None) -> list[torch.Tensor]:
+        """The three conv blocks' outputs (after pooling: 16, 8 and 4 px); it has one input scale."""
+        if input_scale is not None:
+            raise ValueError(f"{self.name} has no input scale {input_scale!r}")
         maps, x = [], self.to_input(images)
         for block in self.body[:3]:
             x = block(x)

@@ -5,10 +5,12 @@ file: nothing is downloaded at run time.
 
 - ``feature_maps``: the ten ReLU outputs conv1_1 .. conv4_3 at the input's own resolution, the
   layers BSA's official code compares (nogu-atsu/small-dataset-image-generation train.py ``layers``;
-  Chainer's VGG16Layers reports each conv after its ReLU). BSA used Chainer's Caffe VGG16 (BGR
-  input in [0, 255] minus the Caffe channel means); here torchvision's network takes RGB in
-  [0, 1] normalised by the ImageNet mean and std, the preprocessing its weights were trained with.
-  The per-layer loss weights (BSA: 0.001 each) are the method's business.
+  Chainer's VGG16Layers reports each conv after its ReLU). By default torchvision's network takes
+  RGB in [0, 1] normalised by the ImageNet mean and std, the preprocessing its weights were
+  trained with. BSA's official code fed Chainer's Caffe VGG16 ``(x + 1) * 127.5`` minus the
+  ImageNet mean, a 0-255 scale: ``input_scale="caffe"`` feeds the same scale (RGB, as these
+  weights expect), so the maps, and the perceptual term against the pixel term, are as large as
+  in the official loss. The per-layer loss weights (BSA: 0.001 each) are the method's business.
 - ``forward``: fc7, the 4096-d output of the second fully connected layer after its ReLU, of the
   image resized to 224 px (bilinear, antialiased), as the classifier was trained.
 
@@ -63,6 +65,7 @@ class VGG16Features(FeatureExtractor):
     name = "vgg16"
     dim = 4096
     layer_names = tuple(FEATURE_MAP_LAYERS)
+    input_scales = ("caffe",)
 
     def __init__(self, vgg: nn.Module):
         super().__init__()
@@ -73,12 +76,17 @@ class VGG16Features(FeatureExtractor):
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         self.requires_grad_(False)
 
-    def normalize(self, images: torch.Tensor) -> torch.Tensor:
-        """[-1, 1], 1 or 3 channels -> ImageNet-normalised RGB."""
+    def normalize(self, images: torch.Tensor, input_scale: str | None = None) -> torch.Tensor:
+        """[-1, 1], 1 or 3 channels -> ImageNet-normalised RGB, or with ``input_scale="caffe"``
+        the official Caffe scale: 0-255 minus the ImageNet mean (in 0-255 units), not divided by std."""
         if images.shape[1] == 1:
             images = images.expand(-1, 3, -1, -1)
         elif images.shape[1] != 3:
             raise BenchmarkError(f"vgg16: images need 1 or 3 channels, got {images.shape[1]}")
+        if input_scale == "caffe":
+            return (images + 1) * 127.5 - self.mean * 255
+        if input_scale is not None:
+            raise ValueError(f"vgg16 has no input scale {input_scale!r}; valid: {', '.join(self.input_scales)}")
         return ((images + 1) / 2 - self.mean) / self.std
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -87,9 +95,9 @@ class VGG16Features(FeatureExtractor):
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
         return self.fc(torch.flatten(self.avgpool(self.features(x)), 1))
 
-    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def feature_maps(self, images: torch.Tensor, input_scale: str | None = None) -> list[torch.Tensor]:
         """conv1_1 .. conv4_3 after their ReLUs, at the input's resolution (differentiable in ``images``)."""
-        x, maps = self.normalize(images), []
+        x, maps = self.normalize(images, input_scale), []
         wanted = set(FEATURE_MAP_LAYERS.values())
         for i, layer in enumerate(self.features[: max(wanted) + 1]):
             x = layer(x)

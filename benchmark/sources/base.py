@@ -25,17 +25,28 @@ SOURCES: Registry = Registry(
 # Keys a conditional network adds on top of an unconditional source (zero-initialised).
 _LABEL_PATH_KEYS = ("class_embed.", "class_projection.")
 
+# Attribute on a generator parameter built from a source: its value in the source's EMA generator,
+# where the harness starts the parameter's moving average (``Method.attach_ema``).
+EMA_START = "_ema_start"
+
 
 @dataclass
 class Source:
     """A pretrained (or, with no weights, randomly initialised) StyleGAN v1.
 
+    A pretrained GAN has two generators: the one the optimizer trained (rosinality's
+    ``generator``) and its moving average (``g_running``), which the source's samples come from.
+    Fine-tuning continues the first and averages from the second (FreezeD and MineGAN
+    finetune.py), so a Source keeps both.
+
     Args:
         name: the source's name in the suite.
         config: the backbone shape.
-        g_state: the generator's state dict (the EMA generator, ``g_running`` in rosinality).
+        g_state: the trained generator's state dict (``generator``), where fine-tuning starts.
         d_state: the discriminator's state dict; None when the source has no D.
         provenance: where the weights came from (path, hash, pretraining config), for run folders.
+        g_ema_state: the EMA generator's state dict (``g_running``); None when the source has only
+            one generator, which then serves as both.
     """
 
     name: str
@@ -43,16 +54,30 @@ class Source:
     g_state: dict[str, torch.Tensor] | None
     d_state: dict[str, torch.Tensor] | None
     provenance: dict = field(default_factory=dict)
+    g_ema_state: dict[str, torch.Tensor] | None = None
 
     @classmethod
     def untrained(cls, config: BackboneConfig, name: str = "random-init") -> Source:
         return cls(name, config, None, None, {"kind": "random-init"})
 
-    def build_generator(self, n_classes: int = 0, pretrained: bool = True) -> StyledGenerator:
-        """A new generator (with a zero-initialised label path when n_classes > 0)."""
+    def build_generator(self, n_classes: int = 0, pretrained: bool = True, ema: bool = False) -> StyledGenerator:
+        """A new generator (with a zero-initialised label path when n_classes > 0).
+
+        Args:
+            n_classes: classes of the label path (0: unconditional).
+            pretrained: load the source's weights (else random initialisation).
+            ema: load the EMA generator (``g_running``) instead of the trained one. Without it, each
+                parameter is marked with its EMA value (``EMA_START``) so the harness's moving
+                average of a method's G starts from ``g_running``.
+        """
         G = StyledGenerator(self.config, n_classes)
         if pretrained:
-            _load(G, self.g_state, f"source {self.name!r} generator")
+            ema_state = self.g_ema_state if self.g_ema_state is not None else self.g_state
+            _load(G, ema_state if ema else self.g_state, f"source {self.name!r} generator")
+            if not ema and self.g_ema_state is not None:
+                for key, p in G.named_parameters():
+                    if key in self.g_ema_state:
+                        setattr(p, EMA_START, self.g_ema_state[key])
         return G
 
     def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> Discriminator:
@@ -60,6 +85,18 @@ class Source:
         if pretrained:
             _load(D, self.d_state, f"source {self.name!r} discriminator")
         return D
+
+
+def reinitialize_parts(G: StyledGenerator, part_names: list[str]) -> None:
+    """Give the named parts of a source-built generator fresh random weights (torch's global RNG),
+    as a new module would have; their moving average then starts from the new weights too."""
+    fresh = StyledGenerator(G.config, G.n_classes).to(next(G.parameters()).device)
+    parts, fresh_parts = G.parts(), fresh.parts()
+    for name in part_names:
+        parts[name].load_state_dict(fresh_parts[name].state_dict())
+        for p in parts[name].parameters():
+            if hasattr(p, EMA_START):
+                delattr(p, EMA_START)
 
 
 def _load(net: nn.Module, state: dict | None, what: str) -> None:

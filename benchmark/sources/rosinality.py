@@ -10,10 +10,12 @@ Two file formats come out of its train.py:
 
 The backbone (benchmark.nets) keeps rosinality's parameter names and indices, so loading is a
 key *selection*: G takes ``style.*``, ``generator.progression.0..step`` and ``generator.to_rgb.step``
-from ``g_running``; D takes ``from_rgb.(8 - step)``, ``progression.(8 - step)..8`` and ``linear``
-from ``discriminator`` (which must be the ``from_rgb_activate=True`` variant that the new
-checkpoints use). Weights are copied as stored: ``weight_orig`` stays unscaled and the backbone
-applies the equalized-lr scale at forward time, as rosinality's hook does.
+from ``generator`` (where fine-tuning starts) and from ``g_running`` (where its moving average
+starts: FreezeD and MineGAN finetune.py); a file holding only ``g_running`` serves as both;
+D takes ``from_rgb.(8 - step)``, ``progression.(8 - step)..8`` and ``linear`` from
+``discriminator`` (which must be the ``from_rgb_activate=True`` variant that the new checkpoints
+use). Weights are copied as stored: ``weight_orig`` stays unscaled and the backbone applies the
+equalized-lr scale at forward time, as rosinality's hook does.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def _is_state_dict(obj) -> bool:
     return isinstance(obj, dict) and bool(obj) and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def _split(raw, path: Path) -> tuple[dict, dict | None, str]:
-    """(g_running state, discriminator state or None, format name) from a loaded file."""
+def _split(raw, path: Path) -> tuple[dict, dict | None, dict | None, str]:
+    """(g_running state, generator state or None, discriminator state or None, format name) from a loaded file."""
     if not isinstance(raw, dict):
         raise BenchmarkError(f"{path}: holds a {type(raw).__name__}; {EXPECTED_FORMAT}")
     if any(k in raw for k in TRAINING_KEYS):
@@ -121,13 +123,14 @@ def _split(raw, path: Path) -> tuple[dict, dict | None, str]:
                 f"{path}: training checkpoint without 'g_running' (the EMA generator); it has {', '.join(present)}; "
                 f"{EXPECTED_FORMAT}"
             )
-        for key in ("g_running", "discriminator"):
+        for key in ("g_running", "generator", "discriminator"):
             if key in raw and not _is_state_dict(raw[key]):
                 raise BenchmarkError(
                     f"{path}: '{key}' is a {type(raw[key]).__name__}, not a state dict; {EXPECTED_FORMAT}"
                 )
+        trained = _strip_module_prefix(raw["generator"]) if "generator" in raw else None
         d_state = _strip_module_prefix(raw["discriminator"]) if "discriminator" in raw else None
-        return _strip_module_prefix(raw["g_running"]), d_state, "training checkpoint"
+        return _strip_module_prefix(raw["g_running"]), trained, d_state, "training checkpoint"
     if not _is_state_dict(raw):
         keys = [str(k) for k in raw]
         raise BenchmarkError(
@@ -142,7 +145,7 @@ def _split(raw, path: Path) -> tuple[dict, dict | None, str]:
             f"{path}: holds a discriminator state dict only; the source needs the generator (g_running); "
             f"{EXPECTED_FORMAT}"
         )
-    return state, None, "g_running state dict"
+    return state, None, None, "g_running state dict"
 
 
 def _check_layout(state: dict, layout: dict[str, tuple[int, ...]], what: str, path: Path) -> None:
@@ -245,7 +248,8 @@ def load_rosinality_stylegan1(
             until a method builds its networks).
 
     Returns:
-        A Source with G from ``g_running`` (the EMA generator) and D from ``discriminator``;
+        A Source whose trained G is ``generator`` and whose EMA G is ``g_running`` (for a file with
+        only ``g_running``, both are it, with a logged note), and D from ``discriminator``;
         ``d_state`` is None for a g_running-only file.
     """
     if path is None:
@@ -258,9 +262,11 @@ def load_rosinality_stylegan1(
     except (TypeError, ValueError) as exc:
         raise BenchmarkError(f"source {path.name}: {exc}") from None
 
-    g_raw, d_raw, file_format = _split(_read(path), path)
+    g_raw, trained_raw, d_raw, file_format = _split(_read(path), path)
     g_layout = rosinality_generator_layout()
     _check_layout(g_raw, g_layout, "generator (g_running)", path)
+    if trained_raw is not None:
+        _check_layout(trained_raw, g_layout, "generator", path)
     top = _top_block(g_raw)
     if top < step:
         have = f"stops at {4 * 2**top} px (step {top})" if top >= 0 else "has no synthesis block"
@@ -281,7 +287,12 @@ def load_rosinality_stylegan1(
     config = BackboneConfig(resolution=int(resolution))
     with torch.device("meta"):
         g_needed, d_needed = _shapes(StyledGenerator(config)), _shapes(Discriminator(config))
-    g_state = _select(g_raw, g_needed, "generator (g_running)", path, resolution)
+    g_ema_state = _select(g_raw, g_needed, "generator (g_running)", path, resolution)
+    if trained_raw is not None:
+        g_state = _select(trained_raw, g_needed, "generator", path, resolution)
+    else:
+        g_state, g_ema_state = g_ema_state, None
+        log.info("%s holds only g_running: fine-tuning and its moving average both start from it", path)
     d_state = None
     if d_raw is not None:
         _check_layout(d_raw, rosinality_discriminator_layout(), "discriminator", path)
@@ -297,5 +308,6 @@ def load_rosinality_stylegan1(
         "resolution": int(resolution),
         "step": step,
         "has_discriminator": d_state is not None,
+        "generators": "generator + g_running" if g_ema_state is not None else "g_running only",
     }
-    return RosinalitySource(name or path.stem, config, g_state, d_state, provenance)
+    return RosinalitySource(name or path.stem, config, g_state, d_state, provenance, g_ema_state)

@@ -3,8 +3,9 @@
 The MineGAN MNIST protocol: the source sees the digits except the target classes, so the
 target is a genuinely new domain. Pretraining is ordinary ``scratch`` training through the
 shared trainer (so it is seeded, shows progress and resumes if interrupted); the result, the
-EMA generator and the discriminator, is cached under a hash of everything that shaped it, so a
-suite pretrains each source once.
+trained generator, its moving average and the discriminator (what a rosinality training
+checkpoint holds), is cached under a hash of everything that shaped it, so a suite pretrains
+each source once.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ def pretrain_toy_source(
         "r1_every": r1_every,
         "mixing_prob": mixing_prob,
         "ema_decay": ema_decay,
+        "ema_rampup": True,  # training from scratch: early weights should not dominate the average
     }
     recipe = {
+        "format": 2,  # 2: the trained G is cached beside its EMA
         "backbone": backbone.to_dict(),
         "dataset": dataset,
         "classes": list(classes) if classes is not None else None,
@@ -84,6 +87,7 @@ def pretrain_toy_source(
         state["g_state"],
         state["d_state"],
         {"kind": "toy-pretrain", "path": str(cached) if cached else None, "hash": key, **recipe},
+        state["g_ema_state"],
     )
 
 
@@ -126,7 +130,8 @@ def _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, 
     )
     trainer.run()
     state = {
-        "g_state": {k: v.cpu() for k, v in method.G_ema.state_dict().items()},
+        "g_state": {k: v.cpu() for k, v in method.G.state_dict().items()},
+        "g_ema_state": {k: v.cpu() for k, v in method.G_ema.state_dict().items()},
         "d_state": {k: v.cpu() for k, v in method.D.state_dict().items()},
     }
     if cached is not None:

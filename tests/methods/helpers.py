@@ -27,7 +27,8 @@ class TinyPerceptual(FeatureExtractor):
             self.body = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2), nn.ReLU())
         self.eval()
 
-    def feature_maps(self, images: torch.Tensor) -> list[torch.Tensor]:
+    def feature_maps(self, images: torch.Tensor, input_scale: str | None = None) -> list[torch.Tensor]:
+        assert input_scale is None, "the stand-in has one input scale"
         first = self.body[1](self.body[0](images.mean(1, keepdim=True)))
         return [first, self.body[3](self.body[2](first))]
 
@@ -60,11 +61,13 @@ def quick_config(**overrides) -> TrainConfig:
 
 
 def train_briefly(name: str, source, target: TargetSpec, steps: int = 3, seed: int = 0, **options):
-    """Build ``name`` and train it ``steps`` steps; returns (method, state before, trainer)."""
+    """Build ``name`` and train it ``steps`` steps, every stage shortened to one step as a named
+    budget would (the last takes the rest); returns (method, state before, trainer)."""
     torch.manual_seed(seed)
     method = make_method(name, source, target, **options)
     before = {k: v.detach().clone() for k, v in method.named_parameters()}
-    trainer = Trainer(method, toy_data(target, seed), quick_config(steps=steps), seed=seed, progress=False)
+    config = quick_config(steps=steps, stage_scale=1e-6)
+    trainer = Trainer(method, toy_data(target, seed), config, seed=seed, progress=False)
     trainer.run()
     return method, before, trainer
 

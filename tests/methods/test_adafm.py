@@ -9,12 +9,29 @@ from tests.methods.helpers import changed, quick_config, toy_data, toy_target
 
 
 def test_identity_modulation_reproduces_the_source_exactly(tiny_source):
-    method = build_method("adafm", tiny_source, toy_target())
+    method = build_method("adafm", tiny_source, toy_target(), specific_init="source")
     assert method.general_parts == ("block8", "block16", "block32", "to_rgb")  # 3 blocks; 16 and 32 px are fused
     G0 = tiny_source.build_generator()
     z = torch.randn(5, method.style_dim)
     noise = G0.make_noise(5)
     assert torch.equal(method.G(z, noise=noise), G0(z, noise=noise))
+
+
+def test_specific_part_starts_random_and_its_average_from_it(tiny_source):
+    """Official: the specific part (mapping, low-res blocks) is new; the general part is the source's."""
+    torch.manual_seed(0)
+    method = build_method("adafm", tiny_source, toy_target())
+    assert method.specific_parts == ("mapping", "block4")
+    source = tiny_source.g_state
+    ours = method.G.state_dict()
+    specific = [k for k in ours if k.startswith(("style.", "generator.progression.0."))]
+    general_conv = "generator.progression.1.conv2.conv.source.weight_orig"  # swapped into an AdaFM layer
+    assert specific and all(not torch.equal(ours[k], source[k]) for k in specific if source[k].count_nonzero())
+    assert torch.equal(ours[general_conv], source["generator.progression.1.conv2.conv.weight_orig"])
+    method.attach_ema()
+    ema = method.G_ema.state_dict()
+    assert all(torch.equal(ema[k], ours[k]) for k in specific), "the average of a new part starts from its init"
+    assert torch.equal(ema[general_conv], tiny_source.g_ema_state["generator.progression.1.conv2.conv.weight_orig"])
 
 
 def test_general_part_frozen_and_modulation_starts_at_adafm_start(tiny_source):

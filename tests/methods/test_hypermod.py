@@ -28,7 +28,7 @@ def randomise(G):
 def test_gamma_sigma_beta_mu_reproduces_the_source(tiny_source):
     """The target of self-alignment is reachable: W = sigma * W_hat + mu, also for fused convs."""
     method = build_method("hypermod", tiny_source, toy_target())
-    G0 = tiny_source.build_generator()
+    G0 = tiny_source.build_generator(ema=True)  # self-alignment's target is g_running (self_alignment.py)
     z = torch.randn(4, method.style_dim)
     noise = G0.make_noise(4)
     with torch.no_grad():
@@ -43,33 +43,72 @@ def test_gamma_sigma_beta_mu_reproduces_the_source(tiny_source):
     assert block_l1(method.G, G0, z, noise) < 1e-4
 
 
-def test_self_alignment_lowers_the_block_l1_to_the_source(tiny_source):
+def _at_first_train_step(method, record):
+    """Wrap ``accumulate_gradients`` to call ``record()`` once, at the first step after self-alignment."""
+    original = method.accumulate_gradients
+
+    def spy(phase, batch, ctx):
+        if ctx.stage == "train" and not hasattr(spy, "done"):
+            spy.done = record(ctx)
+        return original(phase, batch, ctx)
+
+    method.accumulate_gradients = spy
+
+
+def test_self_alignment_is_a_data_free_stage_before_the_budget(tiny_source):
     torch.manual_seed(1)
-    G0 = tiny_source.build_generator()
+    G0 = tiny_source.build_generator(ema=True)
     z = torch.randn(8, 16)
     noise = G0.make_noise(8)
     method = build_method("hypermod", tiny_source, toy_target(), align_steps=20, align_batch=8)
     before = block_l1(method.G, G0, z, noise)
-    trainer = Trainer(method, toy_data(toy_target()), quick_config(steps=20), progress=False)
+    seen = {}
+    _at_first_train_step(method, lambda ctx: seen.update(step=ctx.step, l1=block_l1(method.G, G0, z, noise)) or True)
+    trainer = Trainer(method, toy_data(toy_target()), quick_config(steps=2), progress=False)
+    batches = []
+    original_batch = trainer.next_batch
+    trainer.next_batch = lambda: batches.append(trainer.step) or original_batch()
     trainer.run()
-    assert trainer.stage_at(19).name == "self-align"
-    after = block_l1(method.G, G0, z, noise)
-    assert after < 0.97 * before, (before, after)  # about 6.7 -> 6.4; the official runs 10k steps
+    assert trainer.schedule.describe() == "hypermod: self-align 0-20 (G only, no data), train 20-22"
+    assert seen["step"] == 20 and trainer.step == 22  # the 2 budget steps come after the 20 alignment steps
+    assert batches == [20, 21], "self-alignment reads no training images"
+    assert seen["l1"] < 0.97 * before, (before, seen["l1"])  # about 6.7 -> 6.4; the official runs 10k steps
 
 
-def test_task_embedding_is_copied_to_every_class_once(tiny_source):
+def test_training_starts_with_classes_split_a_fresh_average_and_fresh_optimizers(tiny_source):
     target = toy_target(conditional=True, n_classes=3)
-    method, _, _ = train_briefly("hypermod", tiny_source, target, steps=2, align_steps=2, align_batch=4)
-    assert not bool(method.G.task.classes_split)
-    randomise(method.G)  # so that unsplit rows would differ visibly
-    method.enter_stage(Stage("train"))
-    z = torch.randn(3, method.style_dim).repeat(3, 1)
-    labels = torch.arange(3).repeat_interleave(3)
-    for generator in (method.G, method.G_ema):
-        noise = generator.backbone.make_noise(3)
-        images = generator(z, labels, noise=[n.repeat(3, 1, 1, 1) for n in noise]).view(3, 3, -1)
+    torch.manual_seed(0)
+    method = build_method("hypermod", tiny_source, target, align_steps=2, align_batch=4)
+    trainer = Trainer(method, toy_data(target), quick_config(steps=1), progress=False)
+
+    def record(ctx):
+        assert all(torch.equal(v, method.G.state_dict()[k]) for k, v in method.G_ema.state_dict().items())
+        assert all(not opt.state for opt in trainer.optimizers.values()), "optimizers keep alignment's moments"
+        randomise(method.G)  # the copied rows must stay equal whatever the shared embedding is
+        method.G.task.embedding.data[1:] = method.G.task.embedding.data[0]
+        z = torch.randn(3, method.style_dim).repeat(3, 1)
+        labels = torch.arange(3).repeat_interleave(3)
+        noise = method.G.backbone.make_noise(3)
+        images = method.G(z, labels, noise=[n.repeat(3, 1, 1, 1) for n in noise]).view(3, 3, -1)
         torch.testing.assert_close(images[1], images[0])
         torch.testing.assert_close(images[2], images[0])
+        return True
+
+    aligned_embedding = {}
+    original_enter = method.enter_stage
+
+    def enter(stage):
+        if stage.name == "train":
+            aligned_embedding["row0"] = method.G.task.embedding[0].detach().clone()
+        original_enter(stage)
+        if stage.name == "train":
+            assert bool(method.G.task.classes_split)
+            assert all(torch.equal(row, aligned_embedding["row0"]) for row in method.G.task.embedding.detach())
+
+    method.enter_stage = enter
+    _at_first_train_step(method, record)
+    trainer.run()
+    assert bool(method.G.task.classes_split)
 
     # a checkpoint taken after the copy does not copy again when the run resumes
     with torch.no_grad():

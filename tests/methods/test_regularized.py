@@ -79,7 +79,7 @@ def test_fd_enters_the_d_step_only(tiny_source):
     method = build_method("fd", tiny_source, toy_target(), lambda_fm=2.0, feature_loc=1)
     assert method.feature_resolution == 8
     trainer = Trainer(method, toy_data(toy_target()), quick_config(), progress=False)
-    trainer._enter(trainer.spans[0][2])
+    trainer._enter(trainer.schedule.spans[0])
     ctx = StepContext(0, "train", trainer.sample_latents, 10.0, 1, False, trainer.trainable, trainer.generator)
     _perturb(method.D, 0.05)
     batch = trainer.next_batch()

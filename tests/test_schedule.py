@@ -1,0 +1,85 @@
+"""Stage schedules: laid out against the budget, never cut, scaled with named budgets, printed by the dry run."""
+
+import pytest
+
+from benchmark.config import BUILTIN_BUDGETS, load_suite, shipped_suites
+from benchmark.errors import BenchmarkError
+from benchmark.runner import check_schedules, method_schedule
+from benchmark.schedule import Stage, resolve_schedule, scaled_steps
+from methods import METHODS
+
+
+def _spans(schedule):
+    return [(s.start, s.end, s.stage.name) for s in schedule.spans]
+
+
+def test_stages_inside_the_budget_share_it():
+    schedule = resolve_schedule("m", [Stage("mine", 3), Stage("finetune")], budget=10)
+    assert _spans(schedule) == [(0, 3, "mine"), (3, 10, "finetune")]
+    assert schedule.total_steps == 10
+    assert schedule.describe() == "m: mine 0-3, finetune 3-10"
+
+
+def test_a_stage_that_does_not_fit_is_an_error_naming_the_fix():
+    with pytest.raises(BenchmarkError) as err:
+        resolve_schedule("adafm", [Stage("specific", 10_000, set_by="adafm_start"), Stage("adafm")], budget=5000)
+    message = str(err.value)
+    for part in ("'adafm'", "'specific'", "10000 steps", "5000 steps", "adafm_start to at most 4999", "train.steps"):
+        assert part in message
+    assert "\n" not in message
+    # Filling the budget exactly leaves the last stage no step: also refused, not cut.
+    with pytest.raises(BenchmarkError, match="does not fit"):
+        resolve_schedule("m", [Stage("mine", 10), Stage("finetune")], budget=10)
+    with pytest.raises(BenchmarkError, match="cover 2 of the budget's 5 steps"):
+        resolve_schedule("m", [Stage("a", 2)], budget=5)
+
+
+def test_a_budget_extending_stage_comes_on_top():
+    stages = [
+        Stage("self-align", 10_000, ("G",), uses_data=False, extends_budget=True),
+        Stage("train", reset_ema=True),
+    ]
+    schedule = resolve_schedule("hypermod", stages, budget=50_000)
+    assert _spans(schedule) == [(0, 10_000, "self-align"), (10_000, 60_000, "train")]
+    assert schedule.describe() == "hypermod: self-align 0-10000 (G only, no data), train 10000-60000"
+
+
+def test_scaling_keeps_every_stage():
+    assert scaled_steps(100, 0.016) == 1 and scaled_steps(1000, 0.1) == 100 and scaled_steps(0, 0.5) == 0
+    schedule = resolve_schedule("m", [Stage("mine", 100), Stage("finetune")], budget=4, scale=0.016)
+    assert _spans(schedule) == [(0, 1, "mine"), (1, 4, "finetune")]
+
+
+@pytest.mark.parametrize("budget", [None, *BUILTIN_BUDGETS])
+@pytest.mark.parametrize("suite_name", shipped_suites())
+def test_every_shipped_schedule_runs_every_stage_and_mostly_the_main_one(suite_name, budget):
+    suite = load_suite(suite_name, budget=budget)
+    if budget is not None:
+        full = load_suite(suite_name).train.steps
+        assert suite.train.stage_scale == pytest.approx(suite.train.steps / full, rel=0.05)
+    for entry in suite.methods:
+        schedule = method_schedule(suite, entry)
+        assert all(span.steps >= 1 for span in schedule.spans), schedule.describe()
+        main = [span for span in schedule.spans if span.stage.main]
+        assert len(main) == 1, f"{entry.label}: one stage must be the one the method exists for"
+        assert main[0].steps > suite.train.steps / 2, schedule.describe()
+        inside = sum(span.steps for span in schedule.spans if not span.stage.extends_budget)
+        assert inside == suite.train.steps, schedule.describe()
+
+
+def test_every_registered_method_declares_a_main_stage():
+    from benchmark.schedule import method_options
+
+    for name in METHODS:
+        cls = METHODS.get(name)
+        stages = cls.schedule(**method_options(cls, {}))
+        assert sum(s.main for s in stages) == 1, name
+
+
+def test_named_budgets_say_how_they_scale():
+    toy = load_suite("toy")
+    quick = load_suite("toy", budget="quick")
+    assert quick.train.steps == round(toy.train.steps * 0.1) and quick.train.stage_scale == pytest.approx(0.1)
+    lines = check_schedules(quick)
+    assert lines[0] == f"stage lengths scaled by 0.1 with the budget ({quick.train.steps} steps)"
+    assert "adafm: specific 0-10, adafm 10-25" in lines
