@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import tiny_suite, write_suite
 
@@ -43,6 +44,10 @@ def test_end_to_end_writes_every_file(tmp_path, suite_file, cache_dir):
         assert {"fid", "kid", "kmmd", "precision", "recall", "density", "coverage"} <= set(final)
         assert all(math.isfinite(v) for v in final.values())
         assert rows[-1]["extractor"] == "digits-classifier" and rows[-1]["n_fake"] == 40
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        assert config["schedule"] == [
+            {"stage": "train", "start": 0, "end": 4, "phases": ["D", "G"], "uses_data": True, "extends_budget": False}
+        ]
         result_json = json.loads((run / "result.json").read_text())
         assert result_json["status"] == "finished" and result_json["trainable_parameters"] > 0
         manifest = json.loads((run / "manifest.json").read_text())
@@ -155,6 +160,35 @@ def test_dry_run_lists_cells(suite_file, cache_dir):
     assert "digit7-5shot-freezed-s0" in result.stdout and "# 6 cells" in result.stdout
 
 
+def test_dry_run_prints_every_methods_stage_spans(cache_dir):
+    result = run_cli("--suite", "toy", "--dry-run", cache_dir=cache_dir)
+    assert result.returncode == 0, result.stderr
+    for line in (
+        "hypermod: self-align 0-100 (G only, no data), train 100-350",
+        "adafm: specific 0-100, adafm 100-250",
+        "minegan: mine 0-50, finetune 50-250",
+        "minegan-noft: mine 0-250",
+        "bsa: train 0-250 (G only)",
+    ):
+        assert f"#   {line}\n" in result.stdout, line
+    smoke = run_cli("--suite", "toy", "--budget", "smoke", "--dry-run", cache_dir=cache_dir)
+    assert "#   stage lengths scaled by 0.016 with the budget (4 steps)" in smoke.stdout
+    assert "#   adafm: specific 0-1, adafm 1-4" in smoke.stdout
+
+
+@pytest.mark.parametrize(("method", "message"), [
+    ({"name": "adafm", "options": {"adafm_strat": 2}}, "methods[1]: method 'adafm': unknown option(s) adafm_strat"),
+    ({"name": "adafm", "options": {"adafm_start": 10}}, "stage 'specific' (10 steps) does not fit in the budget of 4"),
+])  # fmt: skip
+def test_method_option_mistakes_stop_the_dry_run_and_the_run(tmp_path, cache_dir, method, message):
+    suite = write_suite(tmp_path / "bad.yaml", tiny_suite(methods=["scratch", method]))
+    for extra in (["--dry-run"], []):
+        result = run_cli("--suite", suite, "--out", tmp_path / "out", *extra, cache_dir=cache_dir)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
+    assert not (tmp_path / "out" / "runs").exists(), "nothing trains before the error"
+
+
 def test_inspect_data_on_an_official_layout(tmp_path, cache_dir):
     from tests.datasets.layouts import build_layout
 
@@ -193,7 +227,7 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir):
     ok = run_cli("--suite", suite, "--data-root", data, "--source-ckpt", ckpt, "--dry-run", cache_dir=cache_dir)
     assert ok.returncode == 0, ok.stderr
     assert "target cars10: 4 stanford_cars images" in ok.stdout and "target dogs10: 6 stanford_dogs images" in ok.stdout
-    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 78 cells" in ok.stdout
+    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 84 cells" in ok.stdout
 
     for args, message in (
         (["--suite", "stanford", "--dry-run"], "stanford_cars: no data root given"),

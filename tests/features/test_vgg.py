@@ -134,3 +134,35 @@ def test_wrong_files_are_refused(tmp_path):
     assert "not a torchvision vgg16 state dict" in message and "\n" not in message
     assert "31 missing keys" in message and "1 unexpected keys: conv.weight" in message
     assert "1 wrong shapes: features.0.weight" in message
+
+
+def test_bsa_perceptual_to_pixel_ratio_matches_the_official_preprocessing(extractor, reference, tiny_source):
+    """BSA's official code feeds Caffe's VGG16 (x + 1) * 127.5 minus the ImageNet mean; with the same
+    weights, our BSA's perceptual/pixel ratio on a fixed pair equals that preprocessing's."""
+    from methods import build_method
+    from tests.methods.helpers import toy_target
+
+    method = build_method("bsa", tiny_source, toy_target(), perceptual=extractor)
+    generator = torch.Generator().manual_seed(0)
+    fake, real = (torch.rand(2, 1, 32, 32, generator=generator) * 2 - 1 for _ in range(2))
+    pixel = F.l1_loss(fake, real)
+    ours = method.perceptual_weight * sum(method.perceptual_distances(fake, real)) / pixel
+
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255
+    relu_indices = (1, 3, 6, 8, 11, 13, 15, 18, 20, 22)  # conv1_1 .. conv4_3 after ReLU
+
+    def official_maps(images):
+        x, maps = (images.expand(-1, 3, -1, -1) + 1) * 127.5 - mean, []
+        for i, layer in enumerate(reference.features[:23]):
+            x = layer(x)
+            if i in relu_indices:
+                maps.append(x)
+        return maps
+
+    with torch.no_grad():
+        official = 0.001 * sum(F.l1_loss(a, b) for a, b in zip(official_maps(fake), official_maps(real))) / pixel
+        torchvision_scale = 0.001 * sum(
+            F.l1_loss(a, b) for a, b in zip(extractor.feature_maps(fake), extractor.feature_maps(real))
+        ) / pixel
+    assert abs(ours.item() / official.item() - 1) < 0.01
+    assert official.item() > 10 * torchvision_scale.item()  # what torchvision's normalised input would have given

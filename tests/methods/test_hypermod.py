@@ -210,3 +210,30 @@ def test_resume_after_the_class_split_is_bit_identical(tiny_source, tmp_path):
     resumed.run()
     for k, v in reference.method.state_dict().items():
         assert torch.equal(v, resumed.method.state_dict()[k]), k
+
+
+def test_fakes_take_the_batch_labels_and_contrastive_fakes_reuse_z_with_fresh_noise(tiny_source):
+    """train.py: every fake uses ``task(real_label)``; the contrastive fakes are ``generator(gen_in1)`` again."""
+    target = toy_target(conditional=True, n_classes=3, n_images=6)
+    torch.manual_seed(0)
+    method = build_method("hypermod", tiny_source, target, align_steps=0)
+    trainer = Trainer(method, toy_data(target), quick_config(steps=1), progress=False)
+    calls, batches = [], []
+    generate, accumulate = method.generate, method.accumulate_gradients
+
+    def spy_generate(latents):
+        images = generate(latents)
+        calls.append((latents, images.detach()))
+        return images
+
+    def spy_accumulate(phase, batch, ctx):
+        batches.append(batch.labels.clone())
+        return accumulate(phase, batch, ctx)
+
+    method.generate, method.accumulate_gradients = spy_generate, spy_accumulate
+    trainer.run()
+    (d_latents, d_fake), (bt_latents, bt_fake), (g_latents, _) = calls  # D fakes, contrastive fakes, G fakes
+    assert torch.equal(d_latents.labels, batches[0]) and torch.equal(g_latents.labels, batches[1])
+    assert bt_latents is d_latents  # the same z (and mixing pair)
+    assert not torch.equal(bt_fake, d_fake)  # fresh noise
+    assert not torch.equal(g_latents.z, d_latents.z)
