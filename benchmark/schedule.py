@@ -152,7 +152,7 @@ def resolve_schedule(method: str, stages: list[Stage], budget: int, scale: float
             continue
         if steps < 1 or used + steps + later > budget:
             length = "the rest" if stage.steps is None else f"{steps} steps"
-            scaled = f" (scaled by {scale:g})" if scale != 1 else ""
+            scaled = f", scaled by {scale:g}" if scale != 1 else ""
             fits = budget - used - later
             shorten = next((s.set_by for s in inside if s.set_by), None)
             fix = f"set {shorten} to at most {fits} in the method's options" if shorten else "shorten earlier stages"
