@@ -112,6 +112,10 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "intra_fid": ("intra_fid",),
     "memorization": ("memorization",),
 }
+# Recorded with the metrics but not a metric: tables leave them out of their columns and explain them in a
+# footnote. prdc_zero_radii counts the k-NN radii of 0 (duplicated features) behind a PRDC value.
+PRDC_ZERO_RADII = "prdc_zero_radii"
+DIAGNOSTICS = (PRDC_ZERO_RADII,)
 LOWER_IS_BETTER = {"fid", "kid", "kmmd", "intra_fid"}
 UNRANKED = {"memorization"}  # a diagnostic: below 1 signals copying, above 1 is not "better"
 
