@@ -37,6 +37,25 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     return _atomic(Path(path), lambda f: torch.save(obj, f))
 
 
+def folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be a folder to write in (it is a file, or it or the folder it would go in is
+    read-only), or None. Nothing is left behind: the probe is a temporary folder in the nearest
+    existing ancestor, removed at once, so ``--dry-run`` can check without creating the folder."""
+    path = Path(path).expanduser()
+    try:
+        if path.exists() and not path.is_dir():
+            return "it is a file, not a folder"
+        ancestor = path
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+        os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".write-test-"))
+    except OSError as err:
+        return f"it is not writable ({err.strerror or err})"
+    return None
+
+
 def read_cached(path: str | Path, **load_options) -> Any | None:
     """A cache file's contents, or None (and a warning) when it cannot be read, so the caller rebuilds it.
 
