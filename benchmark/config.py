@@ -344,7 +344,8 @@ SuiteLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, li
 
 # Where a suite names something, and what else may stand there. "name": text (a number is kept
 # when it reads as written); "class": a class name or index; "optional": a name, or null for the
-# default; "count": shots per class, a positive integer or null (all images); "seed": an integer >= 0.
+# default; "count": shots per class, a positive integer or null (all images); "seed": an integer >= 0;
+# "flag": a boolean (a quoted "no" is a non-empty string, which Python takes as true).
 _EACH, _KEYS = "[*]", "{*}"
 _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("name",), "name"),
@@ -378,6 +379,11 @@ _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("eval", "metrics"), "name"),
     (("eval", "metrics", _EACH), "name"),
     (("budgets", _KEYS), "name"),
+    (("targets", _EACH, "conditional"), "flag"),
+    (("train", "hflip"), "flag"),
+    (("train", "ema_rampup"), "flag"),
+    (("train", "eval_at_start"), "flag"),
+    (("sources", _EACH, "options", "check_trained"), "flag"),
 )
 
 
@@ -430,6 +436,8 @@ def _misread(value, text: str | None, kind: str) -> str | None:
     """What is wrong with ``value`` at a place of ``kind``, or None."""
     written = f"is {text}, which YAML reads as" if text is not None else "was read by YAML as"
     shown = text if text is not None else str(value)
+    if kind == "flag":
+        return None if isinstance(value, bool) else f"is {value!r}: write true or false, without quotes"
     if isinstance(value, bool):
         if kind in ("count", "seed"):
             return f"{written} the boolean {str(value).lower()}: write a number"

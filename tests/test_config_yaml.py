@@ -89,6 +89,8 @@ def test_class_folders_named_no_and_on_are_refused_as_booleans_with_the_fix(tmp_
         ({"SEEDS": "[on]"}, "seeds[0] is on, which YAML reads as the boolean true: write a number"),
         ({"SEEDS": "0, 1"}, "seeds is '0, 1': seeds are whole numbers >= 0"),
         ({"SEEDS": "[-1]"}, "seeds[0] is -1: seeds are whole numbers >= 0"),
+        ({"LR": "0.002, hflip: 'no'"}, "train.hflip is 'no': write true or false, without quotes"),
+        ({"TARGET_NAME": "digit7\n    conditional: 'no'"}, "targets[0].conditional is 'no': write true or false"),
     ],
 )
 def test_values_yaml_reads_as_something_else_are_one_line_errors(tmp_path, values, expected):
