@@ -56,10 +56,15 @@ def identify(path: str | Path) -> FileKind:
         return FileKind("empty", "an empty file (0 bytes)", "the download did not finish; download it again")
     with open(path, "rb") as f:
         head = f.read(_HEAD)
-    if head.startswith(b"PK\x03\x04"):
-        return _identify_zip(path)
-    if head.startswith(b"\x80") and _legacy_magic(head):
-        return FileKind("checkpoint", "a torch checkpoint (torch.save, pre-1.6 format)", "", _legacy_unsafe(path))
+    try:
+        if head.startswith(b"PK\x03\x04"):
+            return _identify_zip(path)
+        if head.startswith(b"\x80") and _legacy_magic(head):
+            return FileKind("checkpoint", "a torch checkpoint (torch.save, pre-1.6 format)", "", _legacy_unsafe(path))
+    except Exception:  # zipfile, zlib and pickletools raise several kinds on a cut or damaged file
+        return FileKind(
+            "truncated", "a damaged or incomplete torch file", "the download did not finish; download it again"
+        )
     return _identify_other(head)
 
 

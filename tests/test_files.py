@@ -78,6 +78,9 @@ def test_a_truncated_checkpoint_is_an_incomplete_download(tmp_path):
     cut.write_bytes(whole.read_bytes()[:200])
     found = identify(cut)
     assert found.kind == "truncated" and "download it again" in found.fix
+    legacy = _write(tmp_path / "legacy.pt", CASES["legacy.pt"][0])
+    cut.write_bytes(legacy.read_bytes()[:60])  # inside the pickles, before any tensor data
+    assert identify(cut).kind == "truncated"
 
 
 @pytest.mark.parametrize("protocol", [2, 4])
