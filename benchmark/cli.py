@@ -28,7 +28,27 @@ def default_cache_dir() -> Path:
     env = os.environ.get("GTB_CACHE_DIR")
     if env:
         return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gan-transfer-benchmark"
+    # An empty XDG_CACHE_HOME counts as unset (the XDG spec), not as the current folder.
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gan-transfer-benchmark"
+
+
+def check_run_folders(out: str, cache_dir: str | None) -> Path:
+    """The cache folder, after checking it and ``--out`` can be written (a file, or a read-only file system,
+    is one line now rather than a traceback in every worker); nothing is created."""
+    from benchmark.io import folder_problem
+
+    problem = folder_problem(out)
+    if problem:
+        raise BenchmarkError(f"output folder {out} cannot be used: {problem}; choose another with --out")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    problem = folder_problem(cache)
+    if problem:
+        origin = "--cache-dir" if cache_dir else "$GTB_CACHE_DIR" if os.environ.get("GTB_CACHE_DIR") else "the default"
+        raise BenchmarkError(
+            f"cache folder {cache} ({origin}) cannot be used: {problem}; pass --cache-dir DIR or set GTB_CACHE_DIR "
+            "to a writable folder"
+        )
+    return cache
 
 
 def default_device() -> str:
@@ -92,11 +112,29 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "inspect-data": cmd_inspect}[args.command](args)
     except BenchmarkError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
+
+
+def one_line(message: str) -> str:
+    """A message on one line, whatever the exception text it quotes holds (the CLI promises one line)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def _seeds(values: list[str] | None) -> list[int] | None:
+    """``--seeds`` as integers >= 0 (split seeds feed numpy's generators, which refuse negative ones)."""
+    if not values:
+        return None
+    try:
+        seeds = [int(s) for s in _split_list(values)]
+    except ValueError:
+        seeds = [-1]
+    if min(seeds) < 0:
+        raise BenchmarkError(f"--seeds takes whole numbers >= 0, e.g. --seeds 0 1 2; got {' '.join(values)}")
+    return seeds
 
 
 def cmd_run(args) -> int:
@@ -106,7 +144,7 @@ def cmd_run(args) -> int:
     from benchmark.store import ResultsStore
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    seeds = [int(s) for s in _split_list(args.seeds)] if args.seeds else None
+    seeds = _seeds(args.seeds)
     suite = load_suite(
         args.suite,
         methods=_split_list(args.methods),
@@ -120,6 +158,8 @@ def cmd_run(args) -> int:
 
     schedules = check_schedules(suite)  # a stage that does not fit is an error before anything runs
     cells = expand_cells(suite)
+    cache_dir = check_run_folders(args.out, args.cache_dir)
+
     if args.dry_run:
         import yaml
 
@@ -137,7 +177,6 @@ def cmd_run(args) -> int:
     _check_device(device)
     check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
     store = ResultsStore(args.out)
-    cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
     print(f"caches (sources, images, features) under {cache_dir}")
     jobs = args.jobs or default_jobs(device)

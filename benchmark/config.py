@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,10 @@ METRIC_GROUPS: dict[str, tuple[str, ...]] = {
     "intra_fid": ("intra_fid",),
     "memorization": ("memorization",),
 }
+# Recorded with the metrics but not a metric: tables leave them out of their columns and explain them in a
+# footnote. prdc_zero_radii counts the k-NN radii of 0 (duplicated features) behind a PRDC value.
+PRDC_ZERO_RADII = "prdc_zero_radii"
+DIAGNOSTICS = (PRDC_ZERO_RADII,)
 LOWER_IS_BETTER = {"fid", "kid", "kmmd", "intra_fid"}
 UNRANKED = {"memorization"}  # a diagnostic: below 1 signals copying, above 1 is not "better"
 
@@ -292,18 +297,204 @@ def shipped_suites() -> list[str]:
 
 
 def read_yaml(path: Path) -> dict:
+    """A suite file as data, refusing YAML that would mean something else than it says (see ``SuiteLoader``)."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.load(text, Loader=SuiteLoader)
+        literal = yaml.load(text, Loader=yaml.BaseLoader)  # every scalar as written, for messages
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if isinstance(err, MisreadYAML):
+            raise BenchmarkError(f"{path}{where}: {problem}") from None
         raise BenchmarkError(f"malformed YAML in {path}{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise BenchmarkError(f"cannot read {path}: not a UTF-8 text file") from None
     except OSError as err:
         raise BenchmarkError(f"cannot read {path}: {err.strerror}") from None
     if not isinstance(raw, dict):
         raise BenchmarkError(f"{path}: a suite must be a mapping of sections (name, targets, methods, ...)")
+    check_as_written(raw, literal, str(path))
     return raw
+
+
+# --------------------------------------------------------------------------------------------
+# YAML read as written
+#
+# PyYAML follows YAML 1.1, where unquoted yes/no/on/off are booleans, 010 is octal 8, 1:30 is 90
+# (base 60), 1e3 is a string, ~ is null, and a key given twice keeps its last value. A suite
+# that lists class folders ``no`` and ``on`` then asks for classes False and True. The loader
+# below reads numbers as YAML 1.2 does and refuses the forms nobody means; ``check_as_written``
+# refuses a boolean, null or number wherever a name is meant, quoting what was written.
+
+
+class MisreadYAML(yaml.constructor.ConstructorError):
+    """YAML that parses, but into something other than what the file says."""
+
+
+_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$")
+
+
+class SuiteLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.1's surprises fixed or refused.
+
+    - ``1e3``, ``1.5e3`` and ``1e-4`` are floats, as in YAML 1.2 and every other tool (PyYAML
+      reads them as strings, so ``lr: 1e-4`` reached the optimiser as text);
+    - an integer with a leading zero (``010``, octal 8 in YAML 1.1) or in base 60 (``1:30``, 90)
+      is an error that says what it would have been read as;
+    - a key given twice in one mapping is an error (PyYAML keeps the last one silently).
+    """
+
+    def construct_yaml_int(self, node):
+        value = super().construct_yaml_int(node)
+        digits = node.value.replace("_", "").lstrip("+-")
+        if ":" in digits:
+            meant = f"the base-60 number {value}: quote it ('{node.value}') if it is a name"
+        elif len(digits) > 1 and digits[0] == "0" and digits[1].isdigit():
+            decimal = f"{'-' if node.value.startswith('-') else ''}{int(digits, 10)}"
+            meant = f"the octal number {value}: write {decimal} for the number, or quote it ('{node.value}') for a name"
+        else:
+            return value
+        raise MisreadYAML(None, None, f"{node.value} is read by YAML as {meant}", node.start_mark)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if isinstance(key_node, yaml.ScalarNode):
+                if (key_node.tag, key_node.value) in seen:
+                    raise MisreadYAML(
+                        None,
+                        None,
+                        f"the key {key_node.value!r} is given twice in one mapping, and YAML would keep only the last "
+                        "one: merge the two",
+                        key_node.start_mark,
+                    )
+                seen.add((key_node.tag, key_node.value))
+        return super().construct_mapping(node, deep)
+
+
+SuiteLoader.add_constructor("tag:yaml.org,2002:int", SuiteLoader.construct_yaml_int)
+SuiteLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, list("-+0123456789."))
+
+# Where a suite names something, and what else may stand there. "name": text (a number is kept
+# when it reads as written); "class": a class name or index; "optional": a name, or null for the
+# default; "count": shots per class, a positive integer or null (all images); "seed": an integer >= 0;
+# "flag": a boolean (a quoted "no" is a non-empty string, which Python takes as true).
+_EACH, _KEYS = "[*]", "{*}"
+_AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("name",), "name"),
+    (("source",), "optional"),
+    (("feature_extractor",), "name"),
+    (("feature_extractor", "name"), "name"),
+    (("perceptual",), "optional"),
+    (("perceptual", "name"), "name"),
+    (("sources", _KEYS), "name"),
+    (("sources", _EACH, "kind"), "name"),
+    (("sources", _EACH, "path"), "optional"),
+    (("sources", _EACH, "options", "dataset"), "name"),
+    (("sources", _EACH, "options", "classes", _EACH), "class"),
+    (("targets", _EACH, "name"), "name"),
+    (("targets", _EACH, "dataset"), "name"),
+    (("targets", _EACH, "classes"), "class"),
+    (("targets", _EACH, "classes", _EACH), "class"),
+    (("targets", _EACH, "split"), "name"),
+    (("targets", _EACH, "eval_split"), "optional"),
+    (("targets", _EACH, "data_root"), "optional"),
+    (("targets", _EACH, "crop"), "name"),
+    (("targets", _EACH, "shots"), "count"),
+    (("targets", _EACH, "shots", _EACH), "count"),
+    (("methods", _EACH), "name"),
+    (("methods", _EACH, "name"), "name"),
+    (("methods", _EACH, "label"), "optional"),
+    (("methods", _EACH, "source"), "optional"),
+    (("methods", _EACH, "options", "sources", _EACH), "name"),
+    (("seeds",), "seed"),
+    (("seeds", _EACH), "seed"),
+    (("eval", "metrics"), "name"),
+    (("eval", "metrics", _EACH), "name"),
+    (("budgets", _KEYS), "name"),
+    (("targets", _EACH, "conditional"), "flag"),
+    (("train", "hflip"), "flag"),
+    (("train", "ema_rampup"), "flag"),
+    (("train", "eval_at_start"), "flag"),
+    (("sources", _EACH, "options", "check_trained"), "flag"),
+)
+
+
+def check_as_written(raw: dict, literal: dict | None = None, where: str = "suite") -> None:
+    """Refuse a boolean, null or number where a suite names something, and malformed shots and seeds.
+
+    Args:
+        raw: the suite as loaded.
+        literal: the same file loaded with every scalar as its text (``yaml.BaseLoader``), so a
+            message can quote what was written; None for a suite built in code.
+        where: the file, for messages.
+    """
+    for path, kind in _AS_WRITTEN:
+        for at, value, text in _scalars_at(raw, literal, path, ""):
+            problem = _misread(value, text, kind)
+            if problem:
+                raise BenchmarkError(f"{where}: {at} {problem}")
+
+
+def _scalars_at(raw, literal, path: tuple[str, ...], at: str):
+    """(where, value, text as written or None) of every scalar at ``path`` (lists and mappings are skipped)."""
+    if not path:
+        if not isinstance(raw, (dict, list)):
+            yield at, raw, literal if isinstance(literal, str) else None
+        return
+    step, rest = path[0], path[1:]
+    if step == _EACH and isinstance(raw, (list, dict)):
+        values = list(raw.values()) if isinstance(raw, dict) else raw
+        texts = _same_shape(literal, raw)
+        texts = list(texts.values()) if isinstance(texts, dict) else texts
+        names = [f"{at}.{k}" for k in raw] if isinstance(raw, dict) else [f"{at}[{i}]" for i in range(len(raw))]
+        for name, value, text in zip(names, values, texts or [None] * len(values)):
+            yield from _scalars_at(value, text, rest, name)
+    elif step == _KEYS and isinstance(raw, dict):
+        texts = _same_shape(literal, raw)
+        for key, text in zip(raw, texts or [None] * len(raw)):
+            yield from _scalars_at(key, text, rest, f"{at} key")
+    elif isinstance(raw, dict) and step in raw:
+        texts = _same_shape(literal, raw)
+        text = list(texts.values())[list(raw).index(step)] if texts else None
+        yield from _scalars_at(raw[step], text, rest, f"{at}.{step}" if at else step)
+
+
+def _same_shape(literal, raw):
+    """``literal`` when it is the same kind of container with as many entries as ``raw`` (merge keys differ)."""
+    return literal if type(literal) is type(raw) and len(literal) == len(raw) else None
+
+
+def _misread(value, text: str | None, kind: str) -> str | None:
+    """What is wrong with ``value`` at a place of ``kind``, or None."""
+    written = f"is {text}, which YAML reads as" if text is not None else "was read by YAML as"
+    shown = text if text is not None else str(value)
+    if kind == "flag":
+        return None if isinstance(value, bool) else f"is {value!r}: write true or false, without quotes"
+    if isinstance(value, bool):
+        if kind in ("count", "seed"):
+            return f"{written} the boolean {str(value).lower()}: write a number"
+        return f"{written} the boolean {str(value).lower()}: quote it ('{shown}') if it is a name"
+    if value is None:
+        if kind in ("optional", "count"):
+            return None
+        return f"{written} null (no value): give a name, quoted if it is ~ or null"
+    shown_value = f"{text} (read as {value!r})" if text is not None and text != str(value) else repr(value)
+    if kind == "count":
+        if isinstance(value, int) and value > 0:
+            return None
+        return f"is {shown_value}: shots are whole numbers of images per class (or null for all), e.g. [10, 40]"
+    if kind == "seed":
+        if isinstance(value, int) and value >= 0:
+            return None
+        return f"is {shown_value}: seeds are whole numbers >= 0, e.g. seeds: [0, 1, 2]"
+    if isinstance(value, float):
+        return f"{written} the number {value}: quote it ('{shown}') if it is a name"
+    if isinstance(value, int) and text is not None and text != str(value):
+        return f"{written} the number {value}: quote it ('{text}') if it is a name"
+    return None
 
 
 def load_suite(
@@ -354,6 +545,8 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     from methods import METHODS
 
     _check_keys(raw, where, SUITE_KEYS, required=("name", "targets", "methods"))
+    check_as_written(raw, None, where)  # read_yaml ran it with the file's text; this covers suites built in code
+    _check_shapes(raw, where)
     resolution = int(raw.get("resolution", 256))
     channels = int(raw.get("image_channels", 3))
     backbone_raw = dict(raw.get("backbone") or {})
@@ -362,7 +555,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
 
     sources = {}
     for name, spec in (raw.get("sources") or {}).items():
-        spec = dict(spec or {})
+        spec = _mapping(spec)
         _check_keys(spec, f"{where}: sources.{name}", ("kind", "path", "options"), required=("kind",))
         sources[name] = SourceConfig(name, spec["kind"], spec.get("path"), dict(spec.get("options") or {}))
     default_source = raw.get("source") or (next(iter(sources)) if sources else None)
@@ -379,13 +572,14 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
 
     targets = []
     for i, t in enumerate(raw.get("targets") or []):
-        t = dict(t or {})
+        t = _mapping(t)
         _check_keys(t, f"{where}: targets[{i}]", [f.name for f in fields(TargetConfig)], required=("name", "dataset"))
         DATASETS.get(t["dataset"])
         shots = t.get("shots", [10])
         t["shots"] = tuple(shots if isinstance(shots, list) else [shots])
         if t.get("classes") is not None:
-            t["classes"] = tuple(t["classes"])
+            classes = t["classes"]  # one class may be written without brackets, like shots and seeds
+            t["classes"] = tuple(classes if isinstance(classes, list) else [classes])
         targets.append(_build(TargetConfig, t, f"{where}: targets[{i}]"))
     if not targets:
         raise BenchmarkError(f"{where}: no targets")
@@ -393,8 +587,9 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         raise BenchmarkError(f"{where}: target names must be unique")
 
     entries = []
-    for i, m in enumerate(raw.get("methods") or []):
-        m = {"name": m} if isinstance(m, str) else dict(m or {})
+    methods = raw["methods"] if not isinstance(raw["methods"], str) else [raw["methods"]]  # one may stand alone
+    for i, m in enumerate(methods or []):
+        m = {"name": m} if isinstance(m, str) else _mapping(m)
         _check_keys(m, f"{where}: methods[{i}]", ("name", "label", "options", "source"), required=("name",))
         options = dict(m.get("options") or {})
         check_method_options(m["name"], METHODS.get(m["name"]), options, f"{where}: methods[{i}]: ")
@@ -414,7 +609,10 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     seeds = raw.get("seeds", [0])
     seeds = tuple(int(s) for s in (seeds if isinstance(seeds, list) else [seeds]))
     train = _build(TrainConfig, dict(raw.get("train") or {}), f"{where}: train")
-    evaluation = _build(EvalConfig, dict(raw.get("eval") or {}), f"{where}: eval")
+    eval_raw = dict(raw.get("eval") or {})
+    if isinstance(eval_raw.get("metrics"), str):  # metrics: fid, not the letters f, i, d
+        eval_raw["metrics"] = [eval_raw["metrics"]]
+    evaluation = _build(EvalConfig, eval_raw, f"{where}: eval")
     return SuiteConfig(
         name=str(raw["name"]),
         resolution=resolution,
@@ -437,9 +635,36 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     )
 
 
+def _check_shapes(raw: dict, where: str) -> None:
+    """Sections that must be a list or a mapping: a mapping where a list is meant iterates its keys."""
+    if raw["targets"] is not None and not isinstance(raw["targets"], list):
+        raise BenchmarkError(
+            f"{where}: targets must be a list of targets (each '- name: ...' with its dataset), "
+            f"got a {type(raw['targets']).__name__}"
+        )
+    if raw["methods"] is not None and not isinstance(raw["methods"], (list, str)):
+        raise BenchmarkError(
+            f"{where}: methods must be a list, e.g. methods: [freezed, transfergan], "
+            f"got a {type(raw['methods']).__name__}"
+        )
+    if raw.get("sources") is not None and not isinstance(raw["sources"], dict):
+        raise BenchmarkError(
+            f"{where}: sources must be a mapping of names to sources (sources: {{name: {{kind: ...}}}}), "
+            f"got a {type(raw['sources']).__name__}"
+        )
+
+
+def _mapping(value):
+    """A copy of a mapping, {} for an empty entry, and anything else unchanged for _check_keys to refuse
+    in one line (dict() of a string or number raised a bare ValueError or TypeError)."""
+    if isinstance(value, dict):
+        return dict(value)
+    return {} if value is None else value
+
+
 def _named(value, where: str) -> dict:
     """A registry entry given as ``name`` or ``{name: ..., options: {...}}``."""
-    value = {"name": value} if isinstance(value, str) else dict(value or {})
+    value = {"name": value} if isinstance(value, str) else _mapping(value)
     _check_keys(value, where, ("name", "options"), required=("name",))
     return value
 

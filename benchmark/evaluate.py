@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from benchmark import metrics as M
-from benchmark.config import EvalConfig
-from benchmark.errors import BenchmarkError
+from benchmark.config import PRDC_ZERO_RADII, EvalConfig
+from benchmark.errors import BenchmarkError, abbreviate
 from benchmark.features import FeatureExtractor
-from benchmark.io import atomic_torch_save
+from benchmark.io import atomic_torch_save, read_cached
 from datasets.preprocess import PreparedImages
 from methods.base import Method
 
@@ -73,10 +73,13 @@ class Evaluator:
         self.conditional = conditional
         self.device = torch.device(device)
         self.n_classes = len(reference.class_names)
+        per_class = torch.bincount(reference.labels, minlength=self.n_classes).tolist()
+        # Before any feature is extracted: a set too small for a metric fails now, in one line.
+        check_eval_sizes(len(reference), config, dict(zip(reference.class_names, per_class)) if conditional else None)
         self.reference_labels = reference.labels
-        self.real = self._features(reference.images, cache_dir)
+        self.real = self._features(reference.images, cache_dir, reference.paths)
         self.train_images = train.images
-        self.train_features = self._features(train.images, cache_dir)
+        self.train_features = self._features(train.images, cache_dir, train.paths)
         train_paths = set(train.paths)
         heldout = [i for i, p in enumerate(reference.paths) if p not in train_paths]
         self.heldout = self.real[heldout] if heldout else None
@@ -86,19 +89,31 @@ class Evaluator:
         self.z = torch.randn(config.n_fake, style_dim, generator=generator)
         self.labels = torch.arange(config.n_fake) % self.n_classes
         self.noise_seed = int(torch.randint(2**31 - 1, (), generator=generator))
-        check_eval_sizes(self.n_real, config)
 
     @property
     def n_real(self) -> int:
         return len(self.real)
 
-    def _features(self, images: torch.Tensor, cache_dir) -> torch.Tensor:
+    def _features(self, images: torch.Tensor, cache_dir, paths: list[str]) -> torch.Tensor:
+        """Real images' features, from the cache when it holds a readable, finite copy."""
         key = hashlib.sha1(self.extractor.name.encode())
         key.update(images.numpy().tobytes())
         path = Path(cache_dir) / "features" / f"{self.extractor.name}-{key.hexdigest()[:16]}.pt" if cache_dir else None
         if path is not None and path.exists():
-            return torch.load(path, weights_only=True)
+            cached = read_cached(path)  # None, with a warning, when the file is damaged
+            fits = isinstance(cached, torch.Tensor) and cached.ndim == 2 and len(cached) == len(images)
+            if fits and not len(M.non_finite_rows(cached)):
+                return cached
+            if cached is not None:
+                log.warning("cached features %s do not fit the images or are not finite; computing them again", path)
         features = self.extractor.extract(to_unit_range(images), self.config.batch_size)
+        bad = M.non_finite_rows(features)
+        if len(bad):  # real images are valid pixels, so the feature network itself gives NaN or inf
+            raise BenchmarkError(
+                f"the {self.extractor.name} features of {len(bad)} of {len(images)} real images are NaN or inf, the "
+                f"first of {paths[int(bad[0])]} (row {int(bad[0])}): the feature network's weights file is damaged "
+                "or not the expected one"
+            )
         if path is not None:
             atomic_torch_save(features, path)
         return features
@@ -133,8 +148,11 @@ class Evaluator:
         """Every configured metric on generated features ``fake`` (N, dim)."""
         cfg, wanted = self.config, set(self.config.metrics)
         device = self.device
-        if not torch.isfinite(fake).all():
-            raise FloatingPointError("generated images give non-finite features")
+        bad = M.non_finite_rows(fake)
+        if len(bad):  # the generator diverged: the cell fails as a diverged one, the suite goes on
+            raise FloatingPointError(
+                f"{len(bad)} of {len(fake)} generated images give NaN or inf features, the first at row {int(bad[0])}"
+            )
         values: dict[str, float] = {}
         per_class: dict[str, float] = {}
         pairs: list = []
@@ -148,7 +166,10 @@ class Evaluator:
         if "kmmd" in wanted:
             values["kmmd"] = M.kmmd(self.real, fake, device=device)
         if "prdc" in wanted:
-            values.update(M.prdc(self.real, fake, k=cfg.prdc_k, device=device))
+            prdc_values, zero_radii = M.prdc(self.real, fake, k=cfg.prdc_k, device=device, return_zero_radii=True)
+            values.update(prdc_values)
+            if zero_radii:  # recorded so the table can say which PRDC values rest on duplicated features
+                values[PRDC_ZERO_RADII] = zero_radii
         if "intra_fid" in wanted and self.conditional and self.n_classes > 1:
             values["intra_fid"], by_class = M.intra_class_fid(
                 self.real, self.reference_labels, fake, self.labels, device=device
@@ -161,8 +182,16 @@ class Evaluator:
         return {k: float(v) for k, v in values.items()}, per_class, pairs
 
 
-def check_eval_sizes(n_real: int, config: EvalConfig) -> None:
-    """Fail before training, not at the first evaluation, when a set is too small for a metric."""
+def check_eval_sizes(n_real: int, config: EvalConfig, per_class: dict[str, int] | None = None) -> None:
+    """Fail before training, not at the first evaluation, when a set is too small for a metric.
+
+    Args:
+        n_real: real images evaluated against (the target's evaluation split).
+        config: the protocol (sample count, metrics, PRDC k).
+        per_class: real images of each class in that split, for a conditional target: its
+            per-class metrics (intra-class FID) compare each class's generated images, which get
+            ``n_fake // n_classes`` or one more of the evaluation labels, with that class's real ones.
+    """
     k, metrics = config.prdc_k, set(config.metrics)
     if "prdc" in metrics and min(n_real, config.n_fake) <= k:
         raise BenchmarkError(
@@ -172,3 +201,23 @@ def check_eval_sizes(n_real: int, config: EvalConfig) -> None:
         )
     if min(n_real, config.n_fake) < 2 and {"fid", "kid", "kmmd"} & metrics:
         raise BenchmarkError(f"FID, KID and KMMD need at least 2 real and generated images; the target has {n_real}")
+    if per_class and len(per_class) > 1 and "intra_fid" in metrics:
+        _check_per_class_sizes(per_class, config.n_fake)
+
+
+def _check_per_class_sizes(per_class: dict[str, int], n_fake: int) -> None:
+    """Intra-class FID takes a covariance per class: at least 2 real and 2 generated images of each."""
+    generated = n_fake // len(per_class)  # the fewest any class gets of the labels arange(n_fake) % n_classes
+    few_real = [f"{name!r} ({n})" for name, n in per_class.items() if n < 2]
+    if generated < 2:
+        raise BenchmarkError(
+            f"intra-class FID needs at least 2 generated images of every class; eval.n_fake {n_fake} over "
+            f"{len(per_class)} classes gives some class {generated}: raise eval.n_fake to at least "
+            f"{2 * len(per_class)}, or drop intra_fid from eval.metrics"
+        )
+    if few_real:
+        raise BenchmarkError(
+            f"intra-class FID needs at least 2 real images of every class; {len(few_real)} class(es) have fewer "
+            f"in the evaluation split: {abbreviate(few_real, 5)}; choose other classes or an eval_split with more "
+            f"images, or drop intra_fid from eval.metrics"
+        )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import torch
 import yaml
+
+log = logging.getLogger(__name__)
 
 
 def _atomic(path: Path, write) -> Path:
@@ -32,6 +35,40 @@ def _atomic(path: Path, write) -> Path:
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` to a temporary file in the same folder, then ``os.replace``."""
     return _atomic(Path(path), lambda f: torch.save(obj, f))
+
+
+def folder_problem(path: str | Path) -> str | None:
+    """Why ``path`` cannot be a folder to write in (it is a file, or it or the folder it would go in is
+    read-only), or None. Nothing is left behind: the probe is a temporary folder in the nearest
+    existing ancestor, removed at once, so ``--dry-run`` can check without creating the folder."""
+    path = Path(path).expanduser()
+    try:
+        if path.exists() and not path.is_dir():
+            return "it is a file, not a folder"
+        ancestor = path
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+        os.rmdir(tempfile.mkdtemp(dir=ancestor, prefix=".write-test-"))
+    except OSError as err:
+        return f"it is not writable ({err.strerror or err})"
+    return None
+
+
+def read_cached(path: str | Path, **load_options) -> Any | None:
+    """A cache file's contents, or None (and a warning) when it cannot be read, so the caller rebuilds it.
+
+    Caches are written atomically, but a copied, synced or half-restored cache folder can still hold
+    a truncated or foreign file; rebuilding costs time, failing every cell over it costs the suite.
+    """
+    try:
+        return torch.load(path, weights_only=True, **load_options)
+    except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on a damaged file
+        from benchmark.errors import describe
+
+        log.warning("ignoring unreadable cache file %s (%s); rebuilding it", path, describe(err))
+        return None
 
 
 def atomic_write_text(text: str, path: str | Path) -> Path:

@@ -22,12 +22,12 @@ import torch
 from torchvision.utils import save_image
 
 from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
-from benchmark.errors import BenchmarkError, DivergedError
+from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
-from benchmark.features import build_extractor
+from benchmark.features import build_extractor, check_extractor
 from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json, write_yaml
 from benchmark.schedule import Schedule, schedule_for
-from benchmark.sources import Source, load_source
+from benchmark.sources import SOURCES, Source, load_source
 from benchmark.store import CellKey, ResultsStore
 from benchmark.trainer import TrainData, Trainer
 from datasets import build_dataset
@@ -114,17 +114,23 @@ def target_loader(target: TargetConfig, split: str):
 
 
 def check_inputs(suite: SuiteConfig) -> list[str]:
-    """Cheap checks that a suite's inputs exist (annotations read, no image decoded, no weights loaded).
+    """Cheap checks that a suite's inputs exist and fit (annotations read, no image decoded, no weights loaded).
 
-    Raises the loaders' one-line errors for a missing data root or layout, and a clear error for a
-    source checkpoint path that does not exist; returns one line per target and source.
+    Raises the loaders' one-line errors for a missing data root or layout; a clear error for a class
+    with fewer images than the shots asked, for evaluation sets too small for a metric (per class too,
+    for conditional targets), and for a pretrained file that is missing or not what it claims (an
+    HTML page saved as a checkpoint, say); returns one line per target, source and weights file.
     """
     lines = []
     for target in suite.targets:
-        for split in dict.fromkeys([target.split, target.eval_split or target.split]):
+        eval_split = target.eval_split or target.split
+        for split in dict.fromkeys([target.split, eval_split]):
             loader = target_loader(target, split)
-            if split == (target.eval_split or target.split):
-                check_eval_sizes(len(loader.records()), suite.eval)
+            per_class = class_counts(loader)
+            if split == target.split:
+                check_shots(target, per_class)
+            if split == eval_split:
+                check_eval_sizes(len(loader.records()), suite.eval, per_class if target.conditional else None)
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
                 f"{len(loader.class_names())} classes"
@@ -134,11 +140,56 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")
         elif spec.path is None:
             raise BenchmarkError(f"source {spec.name!r} ({spec.kind}) needs a checkpoint: pass --source-ckpt PATH")
-        elif not Path(spec.path).expanduser().is_file():
+        elif not Path(spec.path).expanduser().exists():
             raise BenchmarkError(f"source {spec.name!r}: checkpoint {spec.path} not found; pass --source-ckpt PATH")
         else:
-            lines.append(f"source {spec.name}: {spec.kind} from {spec.path}")
+            lines.append(f"source {spec.name}: {spec.kind} from {spec.path}{_preflight_source(spec)}")
+    return lines + _check_feature_files(suite)
+
+
+def class_counts(loader) -> dict[str, int]:
+    """Images per class of a loader's split, from its annotations (no image is decoded)."""
+    names = loader.class_names()
+    counts = dict.fromkeys(names, 0)
+    for record in loader.records():
+        counts[names[record.label]] += 1
+    return counts
+
+
+def check_shots(target: TargetConfig, per_class: dict[str, int]) -> None:
+    """Every class must hold the most shots asked, or the cell would stop when it draws its split."""
+    asked = max((s for s in target.shots if s is not None), default=None)
+    if asked is None:
+        return
+    short = [f"{name!r} ({n})" for name, n in per_class.items() if n < asked]
+    if short:
+        raise BenchmarkError(
+            f"target {target.name}: {len(short)} class(es) have fewer images than the {asked} shots asked "
+            f"({target.split} split): {abbreviate(short, 5)}; lower shots or choose other classes"
+        )
+
+
+def _preflight_source(spec) -> str:
+    """What the source kind's preflight says of its file (its kind, checked without loading weights)."""
+    preflight = getattr(SOURCES.get(spec.kind), "preflight", None)
+    return f" ({preflight(spec.path)})" if preflight is not None else ""
+
+
+def _check_feature_files(suite: SuiteConfig) -> list[str]:
+    """The weights files of the suite's feature network and, when a method uses it, its perceptual network."""
+    wanted = [(suite.feature_extractor, suite.feature_options)]
+    if suite.perceptual and any(_takes_perceptual(m.name) for m in suite.methods):
+        wanted.append((suite.perceptual, suite.perceptual_options))
+    lines = []
+    for name, options in wanted:
+        found = check_extractor(name, **options)
+        if found is not None:
+            lines.append(f"feature network {name}: {found}")
     return lines
+
+
+def _takes_perceptual(method: str) -> bool:
+    return "perceptual" in inspect.signature(METHODS.get(method).__init__).parameters
 
 
 def expand_cells(suite: SuiteConfig) -> list[Cell]:

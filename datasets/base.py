@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import ClassVar
 
 from PIL import Image
 
-from benchmark.errors import BenchmarkError
+from benchmark.errors import BenchmarkError, abbreviate
 from benchmark.registry import Registry
 
 DATASETS: Registry[type[DatasetLoader]] = Registry(
@@ -77,12 +78,16 @@ class DatasetLoader:
         if self.needs_root:
             if self.root is None:
                 raise BenchmarkError(f"{self.name}: no data root given; pass --data-root DIR. {self.where_to_get()}")
+            if self.root.exists() and not self.root.is_dir():
+                problem = not_a_folder(self.root)
+                raise BenchmarkError(f"{self.name}: data root {self.root} {problem}. {self.where_to_get()}")
             if not self.root.is_dir():
                 raise BenchmarkError(f"{self.name}: data root {self.root} does not exist. {self.where_to_get()}")
             self.root = self._locate(self.root)
         self.split = split
         self.requested_classes = list(classes) if classes is not None else None
         self._cache: tuple[list[Record], list[str]] | None = None
+        self._survey: tuple[list[Record], list[str]] | None = None
 
     # -- to implement --------------------------------------------------------------------------
     def load_all(self) -> tuple[list[Record], list[str]]:
@@ -107,27 +112,45 @@ class DatasetLoader:
         return root
 
     def missing(self, what: str) -> BenchmarkError:
-        """The error for a file or folder the official layout should have."""
-        return BenchmarkError(f"{self.name}: {what} not found under {self.root}. {self.where_to_get()}")
+        """The error for a file or folder the official layout should have (and any archive that may hold it)."""
+        archives = archives_in(self.root)
+        unpacked = f" The root holds {abbreviate(archives, 3)}: extract it there." if archives else ""
+        return BenchmarkError(f"{self.name}: {what} not found under {self.root}.{unpacked} {self.where_to_get()}")
 
-    def _resolve(self) -> tuple[list[Record], list[str]]:
-        if self._cache is None:
+    def survey(self) -> tuple[list[Record], list[str]]:
+        """Records and class names of the split and class subset, even if some class has no images.
+
+        For ``inspect-data``, which reports a partial copy of a dataset (counts, the empty classes)
+        instead of refusing it as a suite must.
+        """
+        if self._survey is None:
             records, names = self.load_all()
             if self.requested_classes is not None:
                 chosen = [self._class_index(c, names) for c in self.requested_classes]
                 remap = {old: new for new, old in enumerate(chosen)}
                 records = [Record(r.path, remap[r.label], r.bbox) for r in records if r.label in remap]
                 names = [names[i] for i in chosen]
-            counts = [0] * len(names)
-            for r in records:
-                counts[r.label] += 1
-            empty = [n for n, c in zip(names, counts) if c == 0]
+            self._survey = (records, names)
+        return self._survey
+
+    def empty_classes(self) -> list[str]:
+        """The classes of the split and subset that have no images."""
+        records, names = self.survey()
+        counts = [0] * len(names)
+        for r in records:
+            counts[r.label] += 1
+        return [str(n) for n, c in zip(names, counts) if c == 0]
+
+    def _resolve(self) -> tuple[list[Record], list[str]]:
+        if self._cache is None:
+            empty = self.empty_classes()
             if empty:
                 raise BenchmarkError(
-                    f"{self.name} ({self.split} split): no images left for class(es) {', '.join(map(str, empty))}; "
-                    "check the class names and the data root"
+                    f"{self.name} ({self.split} split): no images left for class(es) {abbreviate(empty, 5)} "
+                    f"({len(empty)} of {len(self.survey()[1])} classes); check the class names and the data root "
+                    f"(inspect-data {self.name} lists the images per class)"
                 )
-            self._cache = (records, names)
+            self._cache = self.survey()
         return self._cache
 
     def _class_index(self, cls: str | int, names: list[str]) -> int:
@@ -137,7 +160,7 @@ class DatasetLoader:
             raise BenchmarkError(f"{self.name}: class index {cls} out of range 0..{len(names) - 1}")
         if cls in names:
             return names.index(cls)
-        shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+        shown = abbreviate([str(n) for n in names], 10)
         raise BenchmarkError(f"{self.name}: unknown class {cls!r}; classes are: {shown}")
 
     def records(self) -> list[Record]:
@@ -164,6 +187,24 @@ class DatasetLoader:
             "records": [(r.path, r.label, r.bbox) for r in self.records()],
         }
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip", ".7z", ".rar", ".gz")
+
+
+def not_a_folder(path: Path) -> str:
+    """Why a file cannot be a data root, and what to pass instead."""
+    if path.name.lower().endswith(ARCHIVE_SUFFIXES):
+        return "is a file, not a folder: extract the archive and pass the folder it extracts to"
+    return "is a file, not a folder: pass the folder the dataset was extracted to"
+
+
+def archives_in(folder: Path | None) -> list[str]:
+    """Names of the archives lying directly in ``folder`` (a dataset downloaded but not extracted)."""
+    try:
+        return sorted(e.name for e in os.scandir(folder) if e.is_file() and e.name.lower().endswith(ARCHIVE_SUFFIXES))
+    except (OSError, TypeError):
+        return []
 
 
 def build_dataset(name: str, root: str | Path | None, **options) -> DatasetLoader:

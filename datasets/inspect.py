@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmark.errors import abbreviate, describe
 from datasets.base import DatasetLoader, Record, build_dataset
 
 MAX_PROBLEMS = 20  # listed in the report; the count covers all of them
@@ -27,7 +28,7 @@ def _check_image(loader: DatasetLoader, record: Record) -> str | None:
     except FileNotFoundError:
         return "file missing"
     except Exception as err:  # PIL raises OSError, SyntaxError, struct.error, ... on a damaged header
-        return f"unreadable ({type(err).__name__}: {err})"
+        return f"unreadable ({describe(err)})"
     return None
 
 
@@ -49,14 +50,22 @@ def inspect_dataset(
 
     Returns:
         A JSON-ready dict: dataset, split, n_images, n_classes, classes, per_class ({class: images}),
-        n_with_bbox, problems (the first few, as text), n_problems (all of them).
+        n_with_bbox, empty_classes (classes without images), problems (the first few, as text),
+        n_problems (all of them).
     """
     loader = build_dataset(name, root, split=split, classes=classes, **options)
-    records, names = loader.records(), loader.class_names()
+    records, names = loader.survey()  # a partial copy is reported, not refused
     counts = Counter(r.label for r in records)
     with_bbox = sum(r.bbox is not None for r in records)
     problems: list[str] = []
     n_problems = 0
+    empty = loader.empty_classes()
+    if empty:
+        n_problems += 1
+        problems.append(
+            f"{len(empty)} of {len(names)} classes have no images (a partial copy, or the wrong split?): "
+            f"{abbreviate(empty, 10)}; a suite that asks for one of them stops"
+        )
     if loader.has_bboxes and with_bbox < len(records):
         n_problems += 1
         problems.append(f"{len(records) - with_bbox} image(s) have no bounding box (crop='bbox' centre-crops them)")
@@ -75,6 +84,7 @@ def inspect_dataset(
         "classes": names,
         "per_class": {n: counts[i] for i, n in enumerate(names)},
         "n_with_bbox": with_bbox,
+        "empty_classes": empty,
         "problems": problems,
         "n_problems": n_problems,
     }

@@ -202,11 +202,18 @@ def test_inspect_data_on_an_official_layout(tmp_path, cache_dir):
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "cub200" in missing.stderr
 
 
-def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir):
+def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monkeypatch):
     """The stanford suite against miniature official layouts of both datasets under one data root."""
+    import torch
     import yaml
 
     from tests.datasets.layouts import build_layout
+    from tests.features.standin import save_standin
+
+    # The dry run checks that each pretrained file is the right kind (no weights are read).
+    monkeypatch.setenv("GTB_INCEPTION_PATH", str(save_standin(tmp_path)))
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "vgg16-397923af.pth")
+    monkeypatch.setenv("GTB_VGG16_PATH", str(tmp_path / "vgg16-397923af.pth"))
 
     data = tmp_path / "data"
     build_layout("stanford_cars", data / "stanford_cars")
@@ -215,13 +222,20 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir):
     for target in raw["targets"]:
         target["classes"], target["shots"] = [0, 1, 2], [1]  # the miniatures hold three classes
     ckpt = tmp_path / "stylegan-256px-new.model"
-    ckpt.write_bytes(b"not loaded by a dry run")
+    torch.save({"g_running": {"style.1.linear.bias": torch.zeros(1)}}, ckpt)  # the right kind; never loaded
     too_few = run_cli(
         "--suite", write_suite(tmp_path / "k5.yaml", raw), "--data-root", data, "--source-ckpt", ckpt, "--dry-run",
         cache_dir=cache_dir,
     )  # fmt: skip
     assert too_few.returncode == 2 and "PRDC with k=5 needs more than 5 real" in too_few.stderr, too_few.stderr
     raw["eval"]["prdc_k"] = 3  # four car images: PRDC's k must be below that
+    one_per_class = run_cli(
+        "--suite", write_suite(tmp_path / "k3.yaml", raw), "--data-root", data, "--source-ckpt", ckpt, "--dry-run",
+        cache_dir=cache_dir,
+    )  # fmt: skip
+    assert one_per_class.returncode == 2, one_per_class.stderr
+    assert "intra-class FID needs at least 2 real images of every class" in one_per_class.stderr
+    raw["eval"]["metrics"] = ["fid", "kid", "kmmd", "prdc", "memorization"]  # one image of some car classes
     suite = write_suite(tmp_path / "stanford.yaml", raw)
 
     ok = run_cli("--suite", suite, "--data-root", data, "--source-ckpt", ckpt, "--dry-run", cache_dir=cache_dir)

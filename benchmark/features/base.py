@@ -20,7 +20,8 @@ from benchmark.registry import Registry
 FEATURES: Registry = Registry(
     "feature extractor",
     contract="builder(cache_dir=..., device=..., **options) -> FeatureExtractor: an eval-mode nn.Module, "
-    "images in [-1, 1] (B, C, H, W) -> features (B, dim)",
+    "images in [-1, 1] (B, C, H, W) -> features (B, dim); a builder that reads a weights file also carries "
+    "preflight(**options) -> str, which --dry-run calls to check the file without loading it",
 )
 
 
@@ -60,3 +61,10 @@ class FeatureExtractor(nn.Module):
 def build_extractor(name: str, *, cache_dir=None, device="cpu", **options) -> FeatureExtractor:
     extractor = FEATURES.get(name)(cache_dir=cache_dir, device=device, **options)
     return extractor.to(device).eval()
+
+
+def check_extractor(name: str, **options) -> str | None:
+    """What ``--dry-run`` can check of an extractor without building it: that its weights file is there and
+    is the right kind. Returns a line saying what was found, or None for an extractor with no file to check."""
+    preflight = getattr(FEATURES.get(name), "preflight", None)
+    return preflight(**options) if preflight is not None else None

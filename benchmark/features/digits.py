@@ -18,7 +18,7 @@ from torch import nn
 
 from benchmark.config import config_hash
 from benchmark.features.base import FEATURES, FeatureExtractor
-from benchmark.io import atomic_torch_save
+from benchmark.io import atomic_torch_save, read_cached
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ def build_digits_classifier(cache_dir=None, device="cpu", epochs: int = 8, seed:
     """Load the cached classifier, training it first when the cache has none for these settings."""
     key = config_hash({"epochs": epochs, "seed": seed, "input": INPUT_SIZE, "arch": 2})
     path = Path(cache_dir) / f"digits-classifier-{key}.pt" if cache_dir else None
-    if path is not None and path.exists():
-        state = torch.load(path, weights_only=True, map_location="cpu")
+    state = read_cached(path, map_location="cpu") if path is not None and path.exists() else None
+    if state is not None:  # None: no cache, or a damaged one (warned about), which is trained again
         model = DigitsClassifier()
         model.load_state_dict(state["model"])
         model.accuracy = float(state["accuracy"])

@@ -40,6 +40,7 @@ from PIL import Image
 from benchmark.errors import BenchmarkError, describe
 from benchmark.features.base import FEATURES, FeatureExtractor
 from benchmark.features.weights import find_weights_file
+from benchmark.files import check_file
 
 FILENAME = "inception-2015-12-05.pt"
 URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
@@ -226,6 +227,7 @@ class CleanFIDInception(FeatureExtractor):
 
 
 def load_inception_network(path) -> torch.nn.Module:
+    check_inception_file(path)  # an HTML page or a plain checkpoint is named as such, not as a zip error
     try:
         with warnings.catch_warnings():
             # The file is TorchScript (as clean-fid ships it); the loader's deprecation is not ours to fix.
@@ -236,6 +238,16 @@ def load_inception_network(path) -> torch.nn.Module:
             f"inception: {path} is not a TorchScript file ({describe(exc)}); expected clean-fid's {FILENAME} from {URL}"
         ) from None
     return network.eval()
+
+
+def check_inception_file(path) -> str:
+    """The file is a TorchScript archive (its signature and entries only); its kind in words, else a one-line error."""
+    problem = f"inception: {path} is not a TorchScript file"
+    return check_file(path, "torchscript", problem, f"expected clean-fid's {FILENAME} from {URL}").what
+
+
+def _find_inception_file(path: str | None) -> Path:
+    return find_weights_file(path, ENV_VAR, CLEANFID_DIR / FILENAME, FILENAME, "clean-fid's Inception", URL)
 
 
 @FEATURES.register("inception")
@@ -252,7 +264,16 @@ def build_inception(
             cores, else up to 8).
         cache_dir: unused (the file is never downloaded or copied).
     """
-    file = find_weights_file(path, ENV_VAR, CLEANFID_DIR / FILENAME, FILENAME, "clean-fid's Inception", URL)
+    file = _find_inception_file(path)
     if workers is None:
         workers = 1 if str(device).startswith("cpu") else min(8, os.cpu_count() or 1)
     return CleanFIDInception(load_inception_network(file), resize=resize, workers=workers)
+
+
+def preflight_inception(path: str | None = None, **options) -> str:
+    """What ``--dry-run`` checks: the weights file is found and is TorchScript (no weights are read)."""
+    file = _find_inception_file(path)
+    return f"{check_inception_file(file)} at {file}"
+
+
+build_inception.preflight = preflight_inception

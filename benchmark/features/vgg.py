@@ -28,6 +28,7 @@ from torch import nn
 from benchmark.errors import BenchmarkError, abbreviate, describe
 from benchmark.features.base import FEATURES, FeatureExtractor
 from benchmark.features.weights import find_weights_file
+from benchmark.files import check_file
 
 FILENAME = "vgg16-397923af.pth"
 URL = f"https://download.pytorch.org/models/{FILENAME}"
@@ -110,6 +111,7 @@ def load_vgg16(path: Path) -> nn.Module:
     """torchvision's vgg16 with the state dict at ``path`` (built on the meta device, then assigned: no init cost)."""
     from torchvision.models import vgg16
 
+    check_vgg16_file(path)  # an HTML page or a pickled model is named as such, not as an unpickling error
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not a torch file
@@ -138,6 +140,16 @@ def load_vgg16(path: Path) -> nn.Module:
     return model.eval()
 
 
+def check_vgg16_file(path) -> str:
+    """The file is a torch checkpoint of tensors (its signature and pickle only); its kind in words, else an error."""
+    problem = f"vgg16: {path} cannot be read as a torch state dict"
+    return check_file(path, "checkpoint", problem, f"expected torchvision's {FILENAME} from {URL}").what
+
+
+def _find_vgg16_file(path: str | None) -> Path:
+    return find_weights_file(path, ENV_VAR, default_path(), FILENAME, "torchvision's VGG16", URL)
+
+
 @FEATURES.register("vgg16")
 def build_vgg16(cache_dir=None, device="cpu", path: str | None = None) -> VGG16Features:
     """torchvision's VGG16 from ``path``, else ``$GTB_VGG16_PATH``, else torchvision's cache (~/.cache/torch/hub).
@@ -146,5 +158,13 @@ def build_vgg16(cache_dir=None, device="cpu", path: str | None = None) -> VGG16F
         path: the state dict file, or a folder that holds ``vgg16-397923af.pth``.
         cache_dir: unused (the file is never downloaded or copied).
     """
-    file = find_weights_file(path, ENV_VAR, default_path(), FILENAME, "torchvision's VGG16", URL)
-    return VGG16Features(load_vgg16(file))
+    return VGG16Features(load_vgg16(_find_vgg16_file(path)))
+
+
+def preflight_vgg16(path: str | None = None, **options) -> str:
+    """What ``--dry-run`` checks: the weights file is found and is a torch checkpoint (no weights are read)."""
+    file = _find_vgg16_file(path)
+    return f"{check_vgg16_file(file)} at {file}"
+
+
+build_vgg16.preflight = preflight_vgg16

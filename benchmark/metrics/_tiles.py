@@ -67,13 +67,42 @@ def as_features(array, device: torch.device, name: str = "features") -> torch.Te
     """A (N, D) float32 or float64 tensor on `device`, from numpy or torch, without a copy if possible.
 
     float32 and float64 keep their precision (float32 crosses the bus at half the size); other
-    dtypes become float64.
+    dtypes become float64. NaN or inf anywhere is refused (see `check_finite`).
     """
     tensor = torch.as_tensor(array).detach()
     if tensor.ndim != 2 or tensor.shape[0] == 0:
         raise ValueError(f"{name} must be a non-empty (N, D) array, got shape {tuple(tensor.shape)}")
     tensor = tensor.to(device)
-    return tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.to(torch.float64)
+    tensor = tensor if tensor.dtype in (torch.float32, torch.float64) else tensor.to(torch.float64)
+    check_finite(tensor, name)
+    return tensor
+
+
+def non_finite_rows(array) -> torch.Tensor:
+    """Indices of the rows (entries, for a vector) of `array` that hold NaN or inf, in order."""
+    tensor = torch.as_tensor(array).detach()
+    if not tensor.is_floating_point():
+        return torch.zeros(0, dtype=torch.int64)
+    finite = torch.isfinite(tensor)
+    if finite.ndim > 1:
+        finite = finite.flatten(1).all(dim=1)
+    return torch.nonzero(~finite).flatten().cpu()
+
+
+def check_finite(array, name: str) -> None:
+    """Refuse NaN or inf with a one-line ValueError naming the array and its first bad row.
+
+    Without this check one NaN does not fail loudly: FID's eigendecomposition stops with
+    "Eigenvalues did not converge", while PRDC and KID return normal-looking numbers, since a
+    comparison with NaN is simply false.
+    """
+    bad = non_finite_rows(array)
+    if len(bad):
+        unit, one = ("entries", "entry") if torch.as_tensor(array).ndim == 1 else ("rows", "row")
+        raise ValueError(
+            f"'{name}' holds NaN or inf in {len(bad)} of {len(array)} {unit}, the first at {one} {int(bad[0])}; "
+            "metrics need finite input"
+        )
 
 
 def rows(features: torch.Tensor, start: int, stop: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
@@ -81,9 +110,11 @@ def rows(features: torch.Tensor, start: int, stop: int, dtype: torch.dtype = tor
     return features[start:stop].to(dtype)
 
 
-def as_float64(array, device: torch.device) -> torch.Tensor:
-    """Any array-like (vector or matrix) as a float64 tensor on `device`."""
-    return torch.as_tensor(array).detach().to(device).to(torch.float64)
+def as_float64(array, device: torch.device, name: str = "array") -> torch.Tensor:
+    """Any array-like (vector or matrix) as a float64 tensor on `device`; NaN or inf is refused."""
+    tensor = torch.as_tensor(array).detach().to(device).to(torch.float64)
+    check_finite(tensor, name)
+    return tensor
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -89,7 +89,8 @@ def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2, device=None) -> float:
         device: where to run the eigendecompositions; defaults to the inputs' device, else CPU.
     """
     device = resolve_device(device, mu1, sigma1, mu2, sigma2)
-    mu1, sigma1, mu2, sigma2 = (as_float64(value, device) for value in (mu1, sigma1, mu2, sigma2))
+    named = {"mu1": mu1, "sigma1": sigma1, "mu2": mu2, "sigma2": sigma2}
+    mu1, sigma1, mu2, sigma2 = (as_float64(value, device, name) for name, value in named.items())
     return _frechet_from_tensors(mu1, sigma1, mu2, sigma2)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from benchmark.metrics._tiles import resolve_device
+from benchmark.metrics._tiles import as_features, check_finite, resolve_device
 from benchmark.metrics.fid import frechet_distance
 
 
@@ -19,6 +19,7 @@ def _labels(labels, n: int, name: str) -> np.ndarray:
     labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if labels.shape != (n,):
         raise ValueError(f"{name} must have one label per feature row ({n}), got shape {labels.shape}")
+    check_finite(labels, name)
     return labels
 
 
@@ -40,6 +41,7 @@ def intra_class_fid(
         ValueError if a class has fewer than 2 rows on one side (no covariance).
     """
     device = resolve_device(device, real, fake)
+    real, fake = as_features(real, device, "real"), as_features(fake, device, "fake")  # bad rows named in the full sets
     real_labels = _labels(real_labels, len(real), "real_labels")
     fake_labels = _labels(fake_labels, len(fake), "fake_labels")
     per_class = {}
@@ -51,5 +53,6 @@ def intra_class_fid(
                 f"class {label} has {len(real_rows)} real and {len(fake_rows)} generated rows; "
                 "FID needs at least 2 of each"
             )
-        per_class[int(label)] = frechet_distance(real[real_rows], fake[fake_rows], device=device, tile_size=tile_size)
+        real_part, fake_part = real[torch.from_numpy(real_rows)], fake[torch.from_numpy(fake_rows)]
+        per_class[int(label)] = frechet_distance(real_part, fake_part, device=device, tile_size=tile_size)
     return float(np.mean(list(per_class.values()))), per_class

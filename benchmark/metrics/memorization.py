@@ -117,6 +117,8 @@ def closest_pairs(fake, train, n: int = 16, device=None, tile_size: int | None =
     Returns:
         [(fake index, nearest train index, distance)], closest first.
     """
+    device = resolve_device(device, fake, train)
+    fake, train = as_features(fake, device, "fake"), as_features(train, device, "train")  # errors name them so
     distances, indices = nearest_neighbours(fake, train, k=1, device=device, tile_size=tile_size)
     order = np.argsort(distances[:, 0], kind="stable")[:n]
     return [(int(i), int(indices[i, 0]), float(distances[i, 0])) for i in order]

@@ -15,6 +15,8 @@ near-ties resolve as in the reference.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
 from benchmark.metrics._tiles import (
@@ -30,6 +32,8 @@ from benchmark.metrics._tiles import (
     squared_norms,
     upper_tiles,
 )
+
+log = logging.getLogger(__name__)
 
 
 def kth_neighbour_radii(
@@ -62,8 +66,17 @@ def kth_neighbour_radii(
     return smallest[:, k]
 
 
-def prdc(real, fake, k: int = 5, device=None, tile_size: int | None = None) -> dict[str, float]:
+def prdc(
+    real, fake, k: int = 5, device=None, tile_size: int | None = None, return_zero_radii: bool = False
+) -> dict[str, float] | tuple[dict[str, float], int]:
     """Precision, recall, density and coverage of fake features against real ones.
+
+    A point whose k nearest neighbours all coincide with it (duplicated features) has a k-NN
+    radius of 0, and its ball holds nothing, since "inside" is a strict inequality: with
+    ``np.ones((64, 16))`` for both sets all four values are 0 for a generator that reproduces the
+    data exactly. The values stay those of the prdc package, which does the same, but any zero
+    radius is logged as a warning with its count, and ``return_zero_radii`` hands the count to
+    the caller (the evaluator records it, and tables explain it in a footnote).
 
     Args:
         real: (N, D) real features, numpy array or torch tensor.
@@ -72,10 +85,11 @@ def prdc(real, fake, k: int = 5, device=None, tile_size: int | None = None) -> d
         device: where to compute; defaults to the inputs' device, else the CPU.
         tile_size: rows per block, memory O((N + M) k + tile_size^2) beyond the inputs;
             None: 2048 on the CPU, 4096 on CUDA.
+        return_zero_radii: also return how many k-NN radii (real and generated together) are 0.
 
     Returns:
         dict with precision, recall, density, coverage, equal to
-        prdc.compute_prdc(real, fake, nearest_k=k).
+        prdc.compute_prdc(real, fake, nearest_k=k); with ``return_zero_radii``, (that dict, count).
     """
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
@@ -92,6 +106,14 @@ def prdc(real, fake, k: int = 5, device=None, tile_size: int | None = None) -> d
 
         real_radii = kth_neighbour_radii(real, k, real_round, tile_size)
         fake_radii = kth_neighbour_radii(fake, k, fake_round, tile_size)
+        zero_real, zero_fake = int((real_radii == 0).sum()), int((fake_radii == 0).sum())
+        if zero_real or zero_fake:
+            log.warning(
+                "PRDC: %d of %d real and %d of %d generated k-NN radii (k=%d) are 0, from duplicated features; "
+                "such a ball holds nothing, so precision, recall, density and coverage are lower than the sets' "
+                "overlap suggests (as in the prdc package)",
+                zero_real, len(real), zero_fake, len(fake), k,
+            )  # fmt: skip
         if cross_round:
             real_radii, fake_radii = real_radii.float(), fake_radii.float()
         else:
@@ -110,9 +132,10 @@ def prdc(real, fake, k: int = 5, device=None, tile_size: int | None = None) -> d
             density_count += within_real_ball.sum()
             real_inside_fake[r0:r1] |= (distances < fake_radii[None, f0:f1]).any(dim=1)
 
-        return {
+        values = {
             "precision": fake_inside_real.double().mean().item(),
             "recall": real_inside_fake.double().mean().item(),
             "density": density_count.item() / (k * len(fake)),
             "coverage": real_covered.double().mean().item(),
         }
+        return (values, zero_real + zero_fake) if return_zero_radii else values

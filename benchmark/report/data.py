@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.config import LOWER_IS_BETTER, METRIC_GROUPS, UNRANKED
+from benchmark.config import DIAGNOSTICS, LOWER_IS_BETTER, METRIC_GROUPS, UNRANKED
 from benchmark.errors import BenchmarkError
 from benchmark.store import ResultsStore
 
@@ -74,13 +74,16 @@ class SuiteResults:
     suite: str
     cells: pd.DataFrame
     steps: pd.DataFrame
+    diagnostics: pd.DataFrame | None = None  # rows of DIAGNOSTICS, kept out of ``steps`` (footnotes, not columns)
 
     @classmethod
     def load(cls, store: ResultsStore, suite: str) -> SuiteResults:
         cells = current_cells(store.cells(suite))
         if cells.empty:
             raise BenchmarkError(f"no cells of suite {suite!r} in {store.db_path}; run the suite first")
-        return cls(suite, cells, finished_steps(cells, store.metrics(suite)))
+        steps = finished_steps(cells, store.metrics(suite))
+        diagnostic = steps["metric"].isin(DIAGNOSTICS)
+        return cls(suite, cells, steps[~diagnostic].reset_index(drop=True), steps[diagnostic].reset_index(drop=True))
 
     @property
     def finished(self) -> pd.DataFrame:

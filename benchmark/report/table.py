@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from benchmark.config import UNRANKED
+from benchmark.config import PRDC_ZERO_RADII, UNRANKED
 from benchmark.report.data import SuiteResults, direction, unique_sorted
 
 METRIC_NAMES = {
@@ -150,6 +150,8 @@ class ResultsTable:
             notes.append(s.escape("failed: no seed finished (all failed or still running)."))
         if any(e.n_finished or not e.n_seeds for e in self.entries.values() if not e.n):
             notes.append(s.escape(f"{s.missing}: not run, or not recorded by the finished runs."))
+        if self.facts.prdc_zero_radii:
+            notes.append(s.escape(self.facts.zero_radii_phrase()))
         return notes
 
     def _partial_notes(self) -> list[str]:
@@ -174,13 +176,29 @@ class Facts:
     n_fake: list[int]
     n_real: dict[str, list[int]]
     seeds: list[int]
+    prdc_zero_radii: dict[str, int] = dataclasses.field(default_factory=dict)  # cell -> most zero radii at a step
 
     @classmethod
     def of(cls, results: SuiteResults) -> Facts:
         scored = results.finished if not results.finished.empty else results.cells
         n_real = {t: unique_sorted(g["n_real"]) for t, g in scored.groupby("target", sort=True)}
         seeds = unique_sorted(results.cells["seed"])  # attempted, so "3 seeds" stays true when one failed
-        return cls(unique_sorted(scored["extractor"]), unique_sorted(scored["n_fake"]), n_real, seeds)
+        zero_radii = {}
+        if results.diagnostics is not None and not results.diagnostics.empty:
+            rows = results.diagnostics[results.diagnostics["metric"] == PRDC_ZERO_RADII]
+            zero_radii = {c: int(v) for c, v in rows.groupby("cell_id")["value"].max().items() if v > 0}
+        return cls(unique_sorted(scored["extractor"]), unique_sorted(scored["n_fake"]), n_real, seeds, zero_radii)
+
+    def zero_radii_phrase(self) -> str:
+        """The footnote for PRDC values that rest on k-NN radii of 0 (duplicated features)."""
+        cells = sorted(self.prdc_zero_radii)
+        shown = ", ".join(f"{c} ({self.prdc_zero_radii[c]})" for c in cells[:3])
+        more = f" and {len(cells) - 3} more" if len(cells) > 3 else ""
+        return (
+            f"PRDC: k-NN radii of 0 (duplicated features) in {len(cells)} cell(s), with the most at one evaluation: "
+            f"{shown}{more}; a ball of radius 0 holds nothing, so their "
+            "precision, recall, density and coverage are lower than the sets' overlap suggests (as in prdc itself)."
+        )
 
     def seeds_phrase(self) -> str:
         listed = ", ".join(str(s) for s in self.seeds)

@@ -19,7 +19,8 @@ from benchmark.registry import Registry
 
 SOURCES: Registry = Registry(
     "source",
-    contract="a callable loader(path, *, cache_dir, device, **options) -> Source with G (EMA) and D weights",
+    contract="a callable loader(path, *, cache_dir, device, **options) -> Source with G (EMA) and D weights; "
+    "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it",
 )
 
 # Keys a conditional network adds on top of an unconditional source (zero-initialised).

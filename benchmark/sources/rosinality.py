@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import BenchmarkError, abbreviate, describe
+from benchmark.files import check_file
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.nets.stylegan import N_ROSINALITY_BLOCKS, ROSINALITY_CHANNELS, resolution_index
 from benchmark.sources.base import SOURCES, Source
@@ -93,12 +94,25 @@ def rosinality_discriminator_layout() -> dict[str, tuple[int, ...]]:
 
 
 def _read(path: Path):
+    check_checkpoint_file(path)  # an HTML page or a pickled model is named as such, not as an unpickling error
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch.load raises many kinds for a file that is not a checkpoint
         raise BenchmarkError(
             f"{path}: cannot be read as a torch checkpoint ({describe(exc)}); {EXPECTED_FORMAT}"
         ) from None
+
+
+def check_checkpoint_file(path) -> str:
+    """What ``--dry-run`` checks: the file is a torch checkpoint of tensors (no weights are read).
+
+    Returns the file's kind in words; raises a one-line error naming what the file is otherwise
+    (an HTML page from a failed Google Drive download, a TorchScript archive, a pickled model, ...).
+    """
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise BenchmarkError(f"{path} is a folder, not a checkpoint file: pass the file inside it; {WHERE_TO_GET}")
+    return check_file(path, "checkpoint", f"{path}: cannot be read as a torch checkpoint", WHERE_TO_GET).what
 
 
 def _strip_module_prefix(state: dict) -> dict:
@@ -255,7 +269,7 @@ def load_rosinality_stylegan1(
     if path is None:
         raise BenchmarkError(f"source kind {KIND!r} needs a checkpoint path; {WHERE_TO_GET}")
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise BenchmarkError(f"{path}: no such checkpoint file; {WHERE_TO_GET}")
     try:
         step = resolution_index(int(resolution))
@@ -311,3 +325,7 @@ def load_rosinality_stylegan1(
         "generators": "generator + g_running" if g_ema_state is not None else "g_running only",
     }
     return RosinalitySource(name or path.stem, config, g_state, d_state, provenance, g_ema_state)
+
+
+# What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.
+load_rosinality_stylegan1.preflight = check_checkpoint_file

@@ -19,7 +19,7 @@ import torch
 
 from benchmark.config import TrainConfig, config_hash
 from benchmark.errors import BenchmarkError
-from benchmark.io import atomic_torch_save
+from benchmark.io import atomic_torch_save, read_cached
 from benchmark.nets import BackboneConfig
 from benchmark.sources.base import SOURCES, Source
 
@@ -77,9 +77,8 @@ def pretrain_toy_source(
     }
     key = config_hash(recipe, 12)
     cached = Path(cache_dir) / "sources" / f"{name}-{key}.pt" if cache_dir else None
-    if cached is not None and cached.exists():
-        state = torch.load(cached, map_location="cpu", weights_only=True)
-    else:
+    state = read_cached(cached, map_location="cpu") if cached is not None and cached.exists() else None
+    if state is None:  # no cache, or a damaged one (warned about): pretrain again
         state = _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, cache_dir, device, progress)
     return Source(
         name,

@@ -1,0 +1,72 @@
+"""Data that is not where or what a suite expects: a partial copy, an archive passed as the root."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+import datasets  # noqa: F401  (registers every loader)
+from benchmark.errors import BenchmarkError
+from datasets import build_dataset
+from datasets.inspect import format_inspection, inspect_dataset
+from tests.datasets.layouts import build_layout, write_jpeg
+
+
+def partial_flowers(root, n_classes: int = 3, per_class: int = 4):
+    """Flowers 102 whose labels cover only the first ``n_classes`` classes (an interrupted copy)."""
+    labels = [c for c in range(1, n_classes + 1) for _ in range(per_class)]
+    for image_id in range(1, len(labels) + 1):
+        write_jpeg(root / "jpg" / f"image_{image_id:05d}.jpg", image_id)
+    savemat(root / "imagelabels.mat", {"labels": np.array([labels], dtype=np.uint8)})
+    ids = np.arange(1, len(labels) + 1, dtype=np.uint16)
+    savemat(root / "setid.mat", {"trnid": ids[None, ::3], "valid": ids[None, 1::3], "tstid": ids[None, 2::3]})
+    return root
+
+
+def test_inspecting_a_partial_copy_reports_counts_and_the_empty_classes(tmp_path):
+    root = partial_flowers(tmp_path / "flowers")
+    report = inspect_dataset("flowers102", root, split="all")
+    assert report["n_images"] == 12 and report["n_classes"] == 102
+    assert list(report["per_class"].values())[:4] == [4, 4, 4, 0]
+    assert len(report["empty_classes"]) == 99 and report["empty_classes"][0] == report["classes"][3]
+    problem = report["problems"][0]
+    assert problem.startswith(
+        f"99 of 102 classes have no images (a partial copy, or the wrong split?): {report['classes'][3]}, "
+    )
+    assert "(+89 more); a suite that asks for one of them stops" in problem
+    text = format_inspection(report)
+    assert text.splitlines()[0] == "flowers102 (all split): 12 images in 102 classes"
+    assert "problems (1):" in text and "99 of 102 classes have no images" in text
+
+
+def test_a_suite_asking_for_an_empty_class_stops_in_one_abbreviated_line(tmp_path):
+    root = partial_flowers(tmp_path / "flowers")
+    assert len(build_dataset("flowers102", root, split="all", classes=[0, 1, 2]).records()) == 12
+    with pytest.raises(BenchmarkError) as info:
+        build_dataset("flowers102", root, split="all").records()
+    message = str(info.value)
+    assert "no images left for class(es) " in message and "(+94 more) (99 of 102 classes)" in message
+    assert "inspect-data flowers102" in message and len(message) < 400
+
+
+def test_a_data_root_that_is_an_archive_says_to_extract_it(tmp_path):
+    archive = tmp_path / "256_ObjectCategories.tar"
+    archive.write_bytes(b"\0" * 1024)
+    with pytest.raises(BenchmarkError) as info:
+        build_dataset("caltech256", archive)
+    assert "data root " in str(info.value) and (
+        "256_ObjectCategories.tar is a file, not a folder: extract the archive and pass the folder it extracts to"
+    ) in str(info.value)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("x")
+    with pytest.raises(BenchmarkError, match="is a file, not a folder: pass the folder the dataset was extracted to"):
+        build_dataset("caltech256", notes)
+
+
+def test_a_root_holding_the_archive_unextracted_says_so(tmp_path):
+    (tmp_path / "256_ObjectCategories.tar").write_bytes(b"\0" * 1024)
+    with pytest.raises(BenchmarkError, match=r"The root holds 256_ObjectCategories.tar: extract it there"):
+        build_dataset("caltech256", tmp_path).records()
+    layout = build_layout("caltech256", tmp_path / "whole")
+    assert build_dataset("caltech256", layout.root).records()  # extracted: no hint needed, nothing refused
