@@ -106,8 +106,14 @@ def check_finite(array, name: str) -> None:
 
 
 def rows(features: torch.Tensor, start: int, stop: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Rows [start, stop) of a feature set, in float64 unless asked."""
-    return features[start:stop].to(dtype)
+    """Rows [start, stop) of a feature set, in float64 unless asked, as a fresh copy.
+
+    Copied, never a view: a diagonal block then multiplies two buffers rather than one buffer by
+    itself, which BLAS may round differently (seen here: 1 ulp), and a fake copy of a real point
+    must give bitwise the distances the point itself gives, or an exact tie at a k-NN radius
+    breaks either way. The copy is O(rows x D) beside the block's O(rows^2 x D) product.
+    """
+    return features[start:stop].to(dtype, copy=True)
 
 
 def as_float64(array, device: torch.device, name: str = "array") -> torch.Tensor:
@@ -189,7 +195,8 @@ def upper_tiles(x: torch.Tensor, tile_size: int, dtype: torch.dtype = torch.floa
     for i, (r0, r1) in enumerate(ranges):
         row_tile = rows(x, r0, r1, dtype)
         for c0, c1 in ranges[i:]:
-            yield (r0, r1), (c0, c1), row_tile, row_tile if c0 == r0 else rows(x, c0, c1, dtype)
+            # A separate column tile even on the diagonal (see `rows`).
+            yield (r0, r1), (c0, c1), row_tile, rows(x, c0, c1, dtype)
 
 
 def cross_tiles(
