@@ -55,10 +55,10 @@ def test_cuda_defaults_turn_on_fused_adam_and_cudnn_benchmark(source):
     assert any(not torch.equal(v, trainer.method.G.state_dict()[k]) for k, v in before.items())
 
 
-@pytest.mark.parametrize("name", ["transfergan", "hypermod"])
-def test_compile_and_bf16_train_with_r1_every_step(source, name):
-    target = toy_target(conditional=name == "hypermod", n_classes=2)
-    trainer = _trainer(source, "cuda", name, target, compile=True, amp=True, r1_every=1)
+def test_compile_and_bf16_train_with_r1_every_step(source):
+    """(hypermod's compiled step runs in benchmarks/gpu_check.py's opt-in row; compiling it here too would
+    double the time of this file.)"""
+    trainer = _trainer(source, "cuda", "transfergan", compile=True, amp=True, r1_every=1)
     assert "forward" in vars(trainer.method.G) and "forward" in vars(trainer.method.D)
     before = {k: v.clone() for k, v in trainer.method.D.state_dict().items()}
     trainer.run()  # R1's double backward runs eagerly; the rest compiled; a non-finite loss would raise
