@@ -211,9 +211,9 @@ def _check_device(device: str) -> None:
 def cmd_list(args) -> int:
     from benchmark.config import load_suite, shipped_suites
     from benchmark.features import FEATURES
+    from benchmark.method import METHODS
     from benchmark.sources import SOURCES
     from datasets import DATASETS
-    from methods import METHODS
 
     print(f"methods ({len(METHODS)}):")
     for name in METHODS:

@@ -10,8 +10,6 @@ command-line overrides (``--methods``, ``--seeds``, ``--budget``) produce a new 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -21,8 +19,12 @@ from typing import Any
 import yaml
 
 from benchmark.errors import BenchmarkError
+from benchmark.features import FEATURES
+from benchmark.io import config_hash, to_plain  # noqa: F401  (re-exported: run folders hash resolved configs)
+from benchmark.method import METHODS
 from benchmark.nets import BackboneConfig
 from benchmark.schedule import check_method_options
+from datasets import DATASETS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -33,7 +35,7 @@ class TrainConfig:
 
     Args:
         steps: optimisation steps per cell inside the budget (one step runs every phase of the
-            current stage); a stage that extends the budget (hypermod's self-alignment) adds to it.
+            current stage); a stage that extends the budget (a data-free self-alignment) adds to it.
         batch_size: real images per step.
         lr: Adam learning rate; the mapping network uses ``lr * mapping_lr_mult``.
         betas: Adam betas.
@@ -535,8 +537,6 @@ def load_suite(
             if name in by_label:
                 chosen.append(by_label[name])
             else:
-                from methods import METHODS
-
                 METHODS.get(name)  # unknown names raise with the valid list
                 chosen.append(MethodEntry(name, name))
         suite = dataclasses.replace(suite, methods=tuple(chosen))
@@ -556,10 +556,6 @@ def load_suite(
 
 
 def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
-    from benchmark.features import FEATURES
-    from datasets import DATASETS
-    from methods import METHODS
-
     _check_keys(raw, where, SUITE_KEYS, required=("name", "targets", "methods"))
     check_as_written(raw, None, where)  # read_yaml ran it with the file's text; this covers suites built in code
     _check_shapes(raw, where)
@@ -660,7 +656,7 @@ def _check_shapes(raw: dict, where: str) -> None:
         )
     if raw["methods"] is not None and not isinstance(raw["methods"], (list, str)):
         raise BenchmarkError(
-            f"{where}: methods must be a list, e.g. methods: [freezed, transfergan], "
+            f"{where}: methods must be a list, e.g. methods: [{', '.join(METHODS.names()[:2])}], "
             f"got a {type(raw['methods']).__name__}"
         )
     if raw.get("sources") is not None and not isinstance(raw["sources"], dict):
@@ -730,24 +726,3 @@ def _positive(obj, *names: str) -> None:
         value = getattr(obj, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise BenchmarkError(f"{name} must be a positive integer, got {value!r}")
-
-
-# --------------------------------------------------------------------------------------------
-# Serialisation and hashing
-
-
-def to_plain(obj: Any) -> Any:
-    """Dataclasses, tuples and dicts -> JSON/YAML-safe plain data."""
-    if dataclasses.is_dataclass(obj):
-        if isinstance(obj, BackboneConfig):
-            return obj.to_dict()
-        return {f.name: to_plain(getattr(obj, f.name)) for f in fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [to_plain(v) for v in obj]
-    return obj
-
-
-def config_hash(obj: Any, n: int = 8) -> str:
-    return hashlib.sha1(json.dumps(to_plain(obj), sort_keys=True).encode()).hexdigest()[:n]

@@ -21,8 +21,8 @@ from benchmark.config import PRDC_ZERO_RADII, EvalConfig
 from benchmark.errors import BenchmarkError, abbreviate
 from benchmark.features import FeatureExtractor
 from benchmark.io import atomic_torch_save, read_cached
+from benchmark.method import Method
 from datasets.preprocess import PreparedImages
-from methods.base import Method
 
 log = logging.getLogger(__name__)
 

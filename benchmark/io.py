@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -11,6 +13,8 @@ from typing import Any
 
 import torch
 import yaml
+
+from benchmark.errors import describe
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +69,6 @@ def read_cached(path: str | Path, **load_options) -> Any | None:
     try:
         return torch.load(path, weights_only=True, **load_options)
     except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on a damaged file
-        from benchmark.errors import describe
-
         log.warning("ignoring unreadable cache file %s (%s); rebuilding it", path, describe(err))
         return None
 
@@ -94,3 +96,21 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses, tuples and dicts -> JSON/YAML-safe plain data (a dataclass with ``to_dict`` gives its own)."""
+    if dataclasses.is_dataclass(obj):
+        if hasattr(obj, "to_dict"):
+            return obj.to_dict()
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def config_hash(obj: Any, n: int = 8) -> str:
+    """A short hash of ``obj`` as plain data: names run folders and caches after what shaped them."""
+    return hashlib.sha1(json.dumps(to_plain(obj), sort_keys=True).encode()).hexdigest()[:n]

@@ -26,6 +26,7 @@ from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
 from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json, write_yaml
+from benchmark.method import METHODS, TargetSpec, build_method
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source
 from benchmark.store import CellKey, ResultsStore
@@ -33,7 +34,6 @@ from benchmark.trainer import TrainData, Trainer
 from datasets import build_dataset
 from datasets.preprocess import PreparedImages, prepare_images
 from datasets.splits import few_shot_manifest, manifest_indices, write_manifest
-from methods import METHODS, TargetSpec, build_method
 
 log = logging.getLogger(__name__)
 
@@ -263,26 +263,38 @@ def _grid(images: torch.Tensor, path: Path) -> None:
 
 
 class _RunLog:
-    """Route the harness's log records to the cell's log.txt while the cell runs."""
+    """Route the harness's log records to the cell's log.txt while the cell runs.
+
+    INFO records must reach log.txt whatever the root level, so the root logger is lowered to INFO
+    while the cell runs; every other root handler without a level of its own (the console's, from
+    ``logging.basicConfig``) is held at the old root level meanwhile, so the console shows what it
+    showed before (INFO only with ``-v``).
+    """
 
     def __init__(self, path: Path):
         self.handler = logging.FileHandler(path)
         self.handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         self.handler.setLevel(logging.INFO)
+        self._restore: list = []
 
     def __enter__(self):
         root = logging.getLogger()
-        root.addHandler(self.handler)
-        if root.level > logging.INFO or root.level == logging.NOTSET:
-            self._old_level = root.level
+        if root.getEffectiveLevel() > logging.INFO:
+            old = root.level
+            self._restore = [(root, old)]
+            for handler in root.handlers:
+                if handler.level == logging.NOTSET:
+                    self._restore.append((handler, handler.level))
+                    handler.setLevel(old)
             root.setLevel(logging.INFO)
+        root.addHandler(self.handler)
         return self
 
     def __exit__(self, *exc):
         root = logging.getLogger()
         root.removeHandler(self.handler)
-        if hasattr(self, "_old_level"):
-            root.setLevel(self._old_level)
+        for obj, level in self._restore:
+            obj.setLevel(level)
         self.handler.close()
 
 

@@ -23,9 +23,10 @@ from tqdm.auto import tqdm
 from benchmark.config import TrainConfig
 from benchmark.errors import DivergedError
 from benchmark.io import atomic_torch_save
+from benchmark.method import Method
 from benchmark.nets import count_parameters
 from benchmark.schedule import Span, resolve_schedule
-from methods.base import Batch, Latents, Method, StepContext
+from benchmark.step import Batch, Latents, StepContext
 
 log = logging.getLogger(__name__)
 

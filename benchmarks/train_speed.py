@@ -56,12 +56,16 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark.config import TrainConfig  # noqa: E402
+from benchmark.method import (  # noqa: E402
+    Method,
+    TargetSpec,
+    build_method,  # noqa: E402
+)
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator  # noqa: E402
 from benchmark.sources.base import Source  # noqa: E402
+from benchmark.step import Latents  # noqa: E402
 from benchmark.trainer import TrainData, Trainer  # noqa: E402
 from benchmarks.common import GIB, current_rss_bytes, save_top_ops, start_profiler, synchronize  # noqa: E402
-from methods import build_method  # noqa: E402
-from methods.base import Latents, Method, TargetSpec  # noqa: E402
 
 METHODS = ("transfergan", "freezed", "minegan", "hypermod")
 # The stage each method is timed in: MineGAN's fine-tuning, Hyper-Modulation's adversarial training.

@@ -1,4 +1,7 @@
-"""Transfer methods, one module per family; importing this package registers them all."""
+"""Transfer methods, one module per family, each a plugin on the contract in ``benchmark.method``.
+
+Importing this package registers them all; ``benchmark.method.METHODS`` does so on its first lookup.
+"""
 
 from methods import (  # noqa: F401  (importing registers each family)
     adafm,
@@ -10,6 +13,3 @@ from methods import (  # noqa: F401  (importing registers each family)
     regularized,
     scaleshift,
 )
-from methods.base import METHODS, AdversarialMethod, Method, Stage, TargetSpec, build_method
-
-__all__ = ["METHODS", "AdversarialMethod", "Method", "Stage", "TargetSpec", "build_method"]

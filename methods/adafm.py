@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.method import METHODS, AdversarialMethod, ParamGroup, TargetSpec, backbone_param_groups
 from benchmark.nets import parameters_of, set_trainable
 from benchmark.nets.layers import EqualConv2dInner, FusedUpsample, average_shifted_kernel, equalized_scale
+from benchmark.schedule import Stage
 from benchmark.sources.base import reinitialize_parts
-from methods.base import METHODS, AdversarialMethod, ParamGroup, Stage, TargetSpec, backbone_param_groups
 from methods.conv_swap import swap_convs
 
 

@@ -6,8 +6,8 @@ is the harness's (``AdversarialMethod``).
 
 from __future__ import annotations
 
+from benchmark.method import METHODS, AdversarialMethod, TargetSpec
 from benchmark.nets import parameters_of, set_trainable
-from methods.base import METHODS, AdversarialMethod, TargetSpec
 
 
 class FineTuneMethod(AdversarialMethod):

@@ -12,8 +12,8 @@ same option means the same thing at every resolution. The label path of a condit
 
 from __future__ import annotations
 
+from benchmark.method import METHODS, TargetSpec
 from benchmark.nets import parameters_of, set_trainable
-from methods.base import METHODS, TargetSpec
 from methods.finetune import FineTuneMethod
 
 

@@ -12,19 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.method import METHODS, AdversarialMethod, ParamGroup, TargetSpec
 from benchmark.nets import Discriminator, parameters_of, set_trainable, trainable_parameters
 from benchmark.nets.layers import EqualConv2d
-from methods.base import (
-    METHODS,
-    AdversarialMethod,
-    Batch,
-    Latents,
-    ParamGroup,
-    Stage,
-    StepContext,
-    TargetSpec,
-    backward,
-)
+from benchmark.schedule import Stage
+from benchmark.step import Batch, Latents, StepContext, backward
 from methods.contrastive import barlow_twins_loss, barlow_views
 from methods.hypernet import HyperModGenerator
 

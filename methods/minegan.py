@@ -31,17 +31,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
+from benchmark.method import METHODS, AdversarialMethod, TargetSpec
 from benchmark.nets import StyledGenerator, set_trainable
-from methods.base import (
-    METHODS,
-    AdversarialMethod,
-    Batch,
-    Latents,
-    Stage,
-    StepContext,
-    TargetSpec,
-    backward,
-)
+from benchmark.schedule import Stage
+from benchmark.step import Batch, Latents, StepContext, backward
 
 
 class Miner(nn.Module):

@@ -18,14 +18,15 @@ has no flips; the suite's ``train.hflip`` is for the adversarial methods).
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.method import METHODS, Method, ParamGroup, TargetSpec, backbone_param_groups
 from benchmark.nets import set_trainable, trainable_parameters
-from methods.base import METHODS, Batch, Method, ParamGroup, Stage, StepContext, TargetSpec, backbone_param_groups
+from benchmark.schedule import Stage
+from benchmark.step import Batch, StepContext
 from methods.scaleshift import freeze_all_but_scale_shift
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,6 @@ class ReconstructionMethod(Method):
             classifier) takes its own, with a logged note.
         hflip: flip the reconstruction targets at random (off, whatever the suite's hflip).
     """
-
-    adversarial: ClassVar[bool] = False
 
     def __init__(
         self,

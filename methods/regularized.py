@@ -13,8 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.method import METHODS, TargetSpec
 from benchmark.nets import frozen_reference
-from methods.base import METHODS, Batch, Latents, StepContext, TargetSpec
+from benchmark.step import Batch, Latents, StepContext
 from methods.finetune import FineTuneMethod
 
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from benchmark.method import METHODS, AdversarialMethod, TargetSpec
 from benchmark.nets import set_trainable
 from benchmark.nets.layers import AdaptiveInstanceNorm
-from methods.base import METHODS, AdversarialMethod, TargetSpec
 
 
 class ScaledAdaIN(AdaptiveInstanceNorm):

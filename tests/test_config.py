@@ -36,8 +36,8 @@ def test_toy_suite_matches_the_design():
 
 
 def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
+    from benchmark.method import METHODS
     from datasets.places365 import HYPERMOD_CATEGORIES
-    from methods import METHODS
 
     for name in set(shipped_suites()) - {"toy"}:
         assert {m.name for m in load_suite(name).methods} == set(METHODS.names()), name

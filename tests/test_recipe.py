@@ -8,9 +8,9 @@ import dataclasses
 import pytest
 import torch
 
+from benchmark.method import build_method
 from benchmark.sources import load_source
 from benchmark.trainer import TrainData, Trainer
-from methods import build_method
 from tests.methods.helpers import make_method, quick_config, toy_data, toy_target
 from tests.sources.checkpoints import save, training_checkpoint
 

@@ -4,9 +4,9 @@ import pytest
 
 from benchmark.config import BUILTIN_BUDGETS, load_suite, shipped_suites
 from benchmark.errors import BenchmarkError
+from benchmark.method import METHODS
 from benchmark.runner import check_schedules, method_schedule
 from benchmark.schedule import Stage, resolve_schedule, scaled_steps
-from methods import METHODS
 
 
 def _spans(schedule):

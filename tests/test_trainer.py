@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from benchmark.errors import DivergedError
+from benchmark.method import AdversarialMethod, build_method
+from benchmark.schedule import Stage
 from benchmark.trainer import Trainer, compile_forward
-from methods import Stage, build_method
-from methods.base import AdversarialMethod
 from tests.methods.helpers import quick_config, toy_data, toy_target
 
 

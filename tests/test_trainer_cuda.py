@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from benchmark.method import build_method
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.sources.base import Source
 from benchmark.trainer import Trainer
-from methods import build_method
 from tests.conftest import TINY_BACKBONE
 from tests.methods.helpers import quick_config, toy_data, toy_target
 

@@ -18,9 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.config import config_hash
 from benchmark.features.base import FEATURES, FeatureExtractor
-from benchmark.io import atomic_torch_save, read_cached
+from benchmark.io import atomic_torch_save, config_hash, read_cached
+from datasets import build_dataset
+from datasets.preprocess import prepare_images
 
 log = logging.getLogger(__name__)
 
@@ -79,15 +80,11 @@ class DigitsClassifier(FeatureExtractor):
 
 
 def _loader(split: str):
-    from datasets import build_dataset
-
     return build_dataset(DATASET, None, split=split)
 
 
 def _digits_tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """One split of the classifier's data at 32 px, in [-1, 1] like generated images, and its labels."""
-    from datasets.preprocess import prepare_images
-
     prepared = prepare_images(_loader(split), INPUT_SIZE, channels=1, progress=False)
     return prepared.images.float() / 127.5 - 1, prepared.labels
 

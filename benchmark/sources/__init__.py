@@ -1,6 +1,5 @@
-"""Pretrained sources; importing this package registers the built-in source kinds."""
+"""Pretrained sources; the built-in kinds (``rosinality``, ``toy``) register on the first lookup in ``SOURCES``."""
 
-from benchmark.sources import rosinality, toy  # noqa: F401  (registers)
 from benchmark.sources.base import SOURCES, Source, load_source
 
 __all__ = ["SOURCES", "Source", "load_source"]

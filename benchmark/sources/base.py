@@ -21,6 +21,7 @@ SOURCES: Registry = Registry(
     "source",
     contract="a callable loader(path, *, cache_dir, device, **options) -> Source with G (EMA) and D weights; "
     "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it",
+    plugins=("benchmark.sources.rosinality", "benchmark.sources.toy"),
 )
 
 # Keys a conditional network adds on top of an unconditional source (zero-initialised).

@@ -1,8 +1,8 @@
 """Toy sources: StyleGANs the harness pretrains itself on a class subset, cached by a config hash.
 
 The MineGAN MNIST protocol: the source sees the digits except the target classes, so the
-target is a genuinely new domain. Pretraining is ordinary ``scratch`` training through the
-shared trainer (so it is seeded, shows progress and resumes if interrupted); the result, the
+target is a genuinely new domain. Pretraining is ordinary training from random weights through
+the shared trainer (so it is seeded, shows progress and resumes if interrupted); the result, the
 trained generator, its moving average and the discriminator (what a rosinality training
 checkpoint holds), is cached under a hash of everything that shaped it, so a suite pretrains
 each source once.
@@ -17,11 +17,15 @@ from pathlib import Path
 
 import torch
 
-from benchmark.config import TrainConfig, config_hash
+from benchmark.config import TrainConfig
 from benchmark.errors import BenchmarkError
-from benchmark.io import atomic_torch_save, read_cached
+from benchmark.io import atomic_torch_save, config_hash, read_cached
+from benchmark.method import AdversarialMethod, TargetSpec
 from benchmark.nets import BackboneConfig
 from benchmark.sources.base import SOURCES, Source
+from benchmark.trainer import TrainData, Trainer
+from datasets import build_dataset
+from datasets.preprocess import prepare_images
 
 log = logging.getLogger(__name__)
 
@@ -91,14 +95,19 @@ def pretrain_toy_source(
     )
 
 
+class _FromRandomWeights(AdversarialMethod):
+    """The source's own training: every weight of an unconditional G and D, from random initialisation."""
+
+    name = "source-pretraining"
+
+    def __init__(self, source: Source, target: TargetSpec):
+        super().__init__(source, target)
+        self.G = source.build_generator(pretrained=False)
+        self.D = source.build_discriminator(pretrained=False)
+
+
 def _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, cache_dir, device, progress) -> dict:
     """Train the source (checkpointing under ``<cached>.partial`` so a killed run resumes); returns its state."""
-    from benchmark.trainer import TrainData, Trainer
-    from datasets import build_dataset
-    from datasets.preprocess import prepare_images
-    from methods.base import TargetSpec
-    from methods.finetune import Scratch
-
     loader = build_dataset(dataset, data_root, classes=classes)
     prepared = prepare_images(loader, backbone.resolution, backbone.image_channels, cache_dir=cache_dir)
     names = ",".join(prepared.class_names)
@@ -107,7 +116,7 @@ def _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, 
     )
     torch.manual_seed(seed)
     target = TargetSpec(len(prepared.class_names), False, backbone.resolution, backbone.image_channels, len(prepared))
-    method = Scratch(Source.untrained(backbone), target)
+    method = _FromRandomWeights(Source.untrained(backbone), target)
     config = dataclasses.replace(
         TrainConfig(),
         **train,

@@ -115,7 +115,7 @@ def test_wrong_files_are_refused(tmp_path):
 def test_bsa_perceptual_to_pixel_ratio_matches_the_official_preprocessing(extractor, reference, tiny_source):
     """BSA's official code feeds Caffe's VGG16 (x + 1) * 127.5 minus the ImageNet mean; with the same
     weights, our BSA's perceptual/pixel ratio on a fixed pair equals that preprocessing's."""
-    from methods import build_method
+    from benchmark.method import build_method
     from tests.methods.helpers import toy_target
 
     method = build_method("bsa", tiny_source, toy_target(), perceptual=extractor)
@@ -137,8 +137,10 @@ def test_bsa_perceptual_to_pixel_ratio_matches_the_official_preprocessing(extrac
 
     with torch.no_grad():
         official = 0.001 * sum(F.l1_loss(a, b) for a, b in zip(official_maps(fake), official_maps(real))) / pixel
-        torchvision_scale = 0.001 * sum(
-            F.l1_loss(a, b) for a, b in zip(extractor.feature_maps(fake), extractor.feature_maps(real))
-        ) / pixel
+        torchvision_scale = (
+            0.001
+            * sum(F.l1_loss(a, b) for a, b in zip(extractor.feature_maps(fake), extractor.feature_maps(real)))
+            / pixel
+        )
     assert abs(ours.item() / official.item() - 1) < 0.01
     assert official.item() > 10 * torchvision_scale.item()  # what torchvision's normalised input would have given

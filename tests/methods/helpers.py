@@ -10,8 +10,8 @@ from torch import nn
 
 from benchmark.config import TrainConfig
 from benchmark.features import FeatureExtractor
+from benchmark.method import METHODS, TargetSpec, build_method
 from benchmark.trainer import TrainData, Trainer
-from methods import METHODS, TargetSpec, build_method
 
 
 class TinyPerceptual(FeatureExtractor):

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
+from benchmark.method import build_method
 from benchmark.trainer import Trainer
-from methods import build_method
 from tests.methods.helpers import changed, quick_config, toy_data, toy_target
 
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from methods import METHODS
+from benchmark.method import METHODS
 from tests.methods.helpers import changed, toy_target, train_briefly
 
 

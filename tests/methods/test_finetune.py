@@ -22,7 +22,7 @@ def test_freezed_frozen_parameters_stay_bit_identical(tiny_source):
 
 
 def test_freezed_block_count_follows_feature_loc(tiny_source):
-    from methods import build_method
+    from benchmark.method import build_method
 
     method = build_method("freezed", tiny_source, toy_target(), d_trainable_blocks=1)
     trainable = {k for k, p in method.D.named_parameters() if p.requires_grad}
@@ -46,7 +46,7 @@ def test_scratch_does_not_start_from_the_source(tiny_source):
 
 
 def test_conditional_transfer_reproduces_the_source_at_step_zero(tiny_source):
-    from methods import build_method
+    from benchmark.method import build_method
 
     method = build_method("transfergan", tiny_source, toy_target(conditional=True, n_classes=3))
     G0 = tiny_source.build_generator()

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from benchmark.method import build_method
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.sources import Source
-from methods import build_method
 from tests.methods.helpers import changed, toy_target, train_briefly
 
 # The tiny source's blocks by rosinality index: G progression.i makes 4 * 2**i px,

@@ -3,8 +3,9 @@
 import pytest
 import torch
 
+from benchmark.method import build_method
+from benchmark.schedule import Stage
 from benchmark.trainer import Trainer
-from methods import Stage, build_method
 from methods.contrastive import ViewAugmentation, augment, barlow_twins_loss, barlow_views
 from tests.methods.helpers import changed, quick_config, toy_data, toy_target, train_briefly
 

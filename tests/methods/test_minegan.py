@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
+from benchmark.method import build_method
 from benchmark.sources import Source
 from benchmark.trainer import TrainData, Trainer
-from methods import build_method
 from methods.minegan import Selector
 from tests.methods.helpers import quick_config, toy_data, toy_target
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from benchmark.errors import BenchmarkError
+from benchmark.method import build_method
 from benchmark.trainer import Trainer
-from methods import build_method
 from methods.reconstruction import emd_to_normal, nearest_neighbour_distance, normalized
 from tests.methods.helpers import (
     TinyPerceptual,

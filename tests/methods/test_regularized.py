@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from methods import build_method
-from methods.base import StepContext
+from benchmark.method import build_method
+from benchmark.step import StepContext
 from methods.regularized import l2sp_penalty
 from tests.methods.helpers import quick_config, toy_data, toy_target
 

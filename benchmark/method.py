@@ -24,25 +24,26 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 from torch import nn
 
+from benchmark.errors import BenchmarkError
 from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
 from benchmark.nets import StyledGenerator, trainable_parameters
 from benchmark.registry import Registry
 from benchmark.schedule import Stage, check_method_options
 from benchmark.sources.base import EMA_START
+from benchmark.step import Batch, Latents, StepContext, backward
 
 METHODS: Registry[type[Method]] = Registry(
     "method",
     contract="a Method subclass built as Method(source, target, **options); declares param_groups(), "
     "schedule(**options), accumulate_gradients(phase, batch, ctx) and samples with sample(z, labels) -> [-1, 1]",
+    plugins=("methods",),  # the methods package: importing it registers every family
 )
-
 
 
 @dataclass(frozen=True)
@@ -84,61 +85,6 @@ class ParamGroup:
     mapping: bool = False
 
 
-@dataclass
-class Batch:
-    """Real training images in [-1, 1], their labels (None when unconditional) and dataset indices."""
-
-    images: torch.Tensor
-    labels: torch.Tensor | None
-    indices: torch.Tensor
-
-
-@dataclass
-class Latents:
-    """Inputs for one generator call: z, labels, and an optional second z with its crossover block."""
-
-    z: torch.Tensor
-    labels: torch.Tensor | None = None
-    mix_z: torch.Tensor | None = None
-    crossover: int | None = None
-
-    def as_kwargs(self) -> dict:
-        return {"labels": self.labels, "mix_z": self.mix_z, "crossover": self.crossover}
-
-
-@dataclass
-class StepContext:
-    """What the harness hands a method for one step.
-
-    Attributes:
-        step: global step index (0-based).
-        stage: the current stage's name.
-        sample_latents: draws a ``Latents`` for a given batch size from the seeded training RNG
-            (style mixing with the suite's probability, uniform labels when conditional).
-        r1_gamma: R1 weight; ``r1_every`` > 1 means lazy R1 (the penalty is scaled up to match).
-        do_r1: whether this D step applies R1.
-        trainable: the parameters each optimizer steps now, for ``backward(inputs=...)``.
-        generator: the training RNG, for any extra randomness a method needs.
-    """
-
-    step: int
-    stage: str
-    sample_latents: Callable[..., Latents]
-    r1_gamma: float
-    r1_every: int
-    do_r1: bool
-    trainable: dict[str, list[nn.Parameter]]
-    generator: torch.Generator
-
-
-def backward(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, torch.Tensor]:
-    """Sum the loss terms, backpropagate into ``params`` only, return the detached terms."""
-    total = sum(terms.values())
-    if params and total.requires_grad:
-        total.backward(inputs=params)
-    return {k: v.detach() for k, v in terms.items()}
-
-
 class Method(nn.Module):
     """Base of every transfer method. Subclasses set ``self.G`` (and ``self.D`` if adversarial).
 
@@ -150,7 +96,6 @@ class Method(nn.Module):
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for ``run_benchmark.py list``
-    adversarial: ClassVar[bool] = True
     hflip: bool | None = None  # None: follow the suite's train.hflip; a method may override it
 
     def __init__(self, source, target: TargetSpec):
@@ -283,8 +228,6 @@ class AdversarialMethod(Method):
 
 def build_method(name: str, source, target: TargetSpec, **options) -> Method:
     """Instantiate a registered method; unknown options become a one-line error listing the valid ones."""
-    from benchmark.errors import BenchmarkError
-
     cls = METHODS.get(name)
     check_method_options(name, cls, options)
     try:
