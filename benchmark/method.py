@@ -1,8 +1,8 @@
-"""The method contract, the shared adversarial step, and the methods registry.
+"""The method contract, the one training step the harness runs around it, and the methods registry.
 
 A method is an ``nn.Module`` registered by name. It is built from the source (pretrained G and
 D weights) and the target's spec, and it owns everything it adds (miner, hypernetwork, AdaFM
-gamma/beta, latents). It tells the harness three things:
+gamma/beta, latents). It tells the harness:
 
 - **what trains**: ``param_groups()`` lists every parameter it may ever train, each group tied
   to an optimizer ("G" or "D") with a learning-rate multiplier; ``enter_stage`` narrows that
@@ -10,14 +10,21 @@ gamma/beta, latents). It tells the harness three things:
 - **its schedule**: ``schedule(**options)``, its stages computed from its options without
   building it (e.g. MineGAN's miner-only stage first), which the harness lays out against the
   budget (``benchmark.schedule``) and the dry run prints;
-- **one training step**: ``accumulate_gradients(phase, batch, ctx)`` computes the phase's loss
-  terms and calls backward; the harness zeroes gradients, steps the optimizer, checks the losses
-  are finite and updates the EMA.
+- **what makes its step different**, through hooks that each receive the step's context
+  (``benchmark.step.StepContext``): ``sample_latents`` (the fakes' inputs), ``generate`` (the
+  fakes, with any features a loss needs), ``discriminate`` and ``fake_logits`` (D's logits of
+  reals and fakes), and ``d_regularizers`` / ``g_regularizers`` (extra loss terms, which see the
+  real batch and the fakes). The defaults are the shared recipe's.
 
-The harness owns the loop, the optimizers, EMA, checkpoints and evaluation (``benchmark.trainer``);
-a method never touches them. ``self.G`` is the whole sampling path (the backbone, or a module that
-wraps it with a miner or modulation); the harness keeps ``self.G_ema``, its moving average, and
-``sample`` draws from it.
+The step itself is the harness's (``accumulate_gradients`` below): the non-saturating logistic
+loss, R1 on reals (lazily every ``train.r1_every`` steps) and the sum and backward of every
+term, once for all methods. The harness also owns the loop, the optimizers, EMA, checkpoints and
+evaluation (``benchmark.trainer``); a method never touches them. ``self.G`` is the whole
+sampling path (the backbone, or a module that wraps it with a miner or modulation); the harness
+keeps ``self.G_ema``, its moving average, and ``sample`` draws from it.
+
+A method's module imports the whole contract from here, the stage and step types included
+(``from benchmark.method import METHODS, Method, Stage, Batch, Fakes, ...``).
 """
 
 from __future__ import annotations
@@ -36,12 +43,28 @@ from benchmark.nets import StyledGenerator, trainable_parameters
 from benchmark.registry import Registry
 from benchmark.schedule import Stage, check_method_options
 from benchmark.sources.base import EMA_START
-from benchmark.step import Batch, Latents, StepContext, backward
+from benchmark.step import Batch, Fakes, Latents, StepContext, backward
+
+__all__ = [  # the contract a method's module imports; Stage and the step types are re-exported
+    "METHODS",
+    "Batch",
+    "Fakes",
+    "Latents",
+    "Method",
+    "ParamGroup",
+    "Stage",
+    "StepContext",
+    "TargetSpec",
+    "accumulate_gradients",
+    "backbone_param_groups",
+    "build_method",
+]
 
 METHODS: Registry[type[Method]] = Registry(
     "method",
-    contract="a Method subclass built as Method(source, target, **options); declares param_groups(), "
-    "schedule(**options), accumulate_gradients(phase, batch, ctx) and samples with sample(z, labels) -> [-1, 1]",
+    contract="a Method subclass built as Method(source, target, **options); declares param_groups() and "
+    "schedule(**options), overrides the step's hooks (sample_latents, generate, discriminate, fake_logits, "
+    "d_regularizers, g_regularizers) where it differs, and samples with sample(z, labels) -> [-1, 1]",
     plugins=("methods",),  # the methods package: importing it registers every family
 )
 
@@ -86,7 +109,8 @@ class ParamGroup:
 
 
 class Method(nn.Module):
-    """Base of every transfer method. Subclasses set ``self.G`` (and ``self.D`` if adversarial).
+    """Base of every transfer method. Subclasses set ``self.G`` and, when they train against a
+    discriminator, ``self.D``; the hooks' defaults are the shared adversarial recipe.
 
     Args:
         source: the pretrained source (``benchmark.sources.Source``); its ``build_generator`` and
@@ -106,7 +130,7 @@ class Method(nn.Module):
         self.G: nn.Module
         self.D: nn.Module | None = None
 
-    # -- the contract ----------------------------------------------------------------------------
+    # -- what trains, and when -------------------------------------------------------------------
     def param_groups(self) -> list[ParamGroup]:
         """Every parameter this method may train, by optimizer, with lr multipliers."""
         return backbone_param_groups(self.G, self.D)
@@ -127,8 +151,31 @@ class Method(nn.Module):
     def enter_stage(self, stage: Stage) -> None:
         """Called when a stage begins (also on resume); set ``requires_grad`` for it here."""
 
-    def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
+    # -- the step's hooks ------------------------------------------------------------------------
+    def sample_latents(self, batch: Batch | None, ctx: StepContext) -> Latents:
+        """The fakes' inputs for one phase: the harness's draw, one per real image (uniform labels
+        when conditional). ``batch`` is None in a stage that reads no data."""
+        return ctx.sample_latents(batch.images.shape[0])
+
+    def generate(self, latents: Latents, ctx: StepContext) -> Fakes:
+        """The fakes, and any features a loss needs beside them (the D phase calls this without gradients)."""
+        return Fakes(self.G(latents.z, **latents.as_kwargs()), latents)
+
+    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, ctx: StepContext) -> torch.Tensor:
+        """D's logits (B,) of images, real or fake."""
+        return self.D(images, labels)
+
+    def fake_logits(self, fakes: Fakes, ctx: StepContext) -> torch.Tensor:
+        """D's logits (B,) of the fakes, which the logistic loss (D phase) or the G loss (G phase) takes."""
+        return self.discriminate(fakes.images, fakes.latents.labels, ctx)
+
+    def d_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Extra terms of the D loss, weighted; ``fakes`` are this D step's (made without gradients)."""
+        return {}
+
+    def g_regularizers(self, batch: Batch | None, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Extra terms of the G loss, weighted (the whole loss in a stage that is not adversarial)."""
+        return {}
 
     def extra_state(self) -> dict:
         """JSON-able facts to write into the run folder at the end (e.g. MineGAN's selector p_i)."""
@@ -162,6 +209,35 @@ class Method(nn.Module):
         return generator(z, labels, noise=noise).clamp(-1, 1)
 
 
+def accumulate_gradients(method: Method, phase: str, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
+    """One phase of one step, the same for every method: its hooks inside the shared recipe.
+
+    D phase: logistic loss on D's logits of the reals and of fakes made without gradients, R1 on
+    the reals every ``r1_every`` steps (scaled by ``r1_every``, lazy R1), the method's D terms.
+    G phase: the non-saturating loss on D's logits of fresh fakes (in an adversarial stage), the
+    method's G terms. The terms are summed and backpropagated into the phase's trainable
+    parameters; returns them detached, for the log.
+    """
+    latents = method.sample_latents(batch, ctx)
+    if phase == "D":
+        with torch.no_grad():
+            fakes = method.generate(latents, ctx)
+        r1 = ctx.step % ctx.r1_every == 0
+        real = batch.images.detach().requires_grad_(r1)
+        real_logits = method.discriminate(real, batch.labels, ctx)
+        terms = dict(zip(("d_real", "d_fake"), d_logistic_loss(real_logits, method.fake_logits(fakes, ctx))))
+        if r1:
+            terms["r1"] = r1_penalty(real_logits, real, ctx.r1_gamma) * ctx.r1_every
+        terms.update(method.d_regularizers(batch, fakes, ctx))
+        return backward(terms, ctx.trainable["D"])
+    if phase == "G":
+        fakes = method.generate(latents, ctx)
+        terms = {"g_adv": g_nonsaturating_loss(method.fake_logits(fakes, ctx))} if ctx.stage.adversarial else {}
+        terms.update(method.g_regularizers(batch, fakes, ctx))
+        return backward(terms, ctx.trainable["G"])
+    raise ValueError(f"{method.name}: no phase {phase!r}")
+
+
 def mapping_parameters(module: nn.Module) -> set[int]:
     """ids of the mapping-network parameters of every StyleGAN generator inside ``module``."""
     return {id(p) for m in module.modules() if isinstance(m, StyledGenerator) for p in m.style.parameters()}
@@ -178,52 +254,6 @@ def backbone_param_groups(G: nn.Module, D: nn.Module | None) -> list[ParamGroup]
     if D is not None:
         groups.append(ParamGroup("D", trainable_parameters(D), 1.0, "D"))
     return [g for g in groups if g.params]
-
-
-class AdversarialMethod(Method):
-    """The shared adversarial step: non-saturating logistic loss, R1 on reals, style mixing.
-
-    Subclasses add loss terms through ``d_regularizers`` and ``g_regularizers``, choose the
-    fakes' latents through ``sample_latents``, and change what trains through ``requires_grad``;
-    they do not rewrite the step.
-    """
-
-    def sample_latents(self, batch: Batch, ctx: StepContext) -> Latents:
-        """The fakes' latents for one phase: the harness's draw (uniform labels when conditional)."""
-        return ctx.sample_latents(batch.images.shape[0])
-
-    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
-        """Extra D terms; ``latents`` are the ones this D step's fakes came from."""
-        return {}
-
-    def g_regularizers(self, fake: torch.Tensor, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
-        return {}
-
-    def generate(self, latents: Latents) -> torch.Tensor:
-        return self.G(latents.z, **latents.as_kwargs())
-
-    def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        return self.D(images, labels)
-
-    def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        latents = self.sample_latents(batch, ctx)
-        if phase == "D":
-            with torch.no_grad():
-                fake = self.generate(latents)
-            real = batch.images.detach().requires_grad_(ctx.do_r1)
-            real_logits = self.discriminate(real, batch.labels)
-            fake_logits = self.discriminate(fake, latents.labels)
-            terms = dict(zip(("d_real", "d_fake"), d_logistic_loss(real_logits, fake_logits)))
-            if ctx.do_r1:
-                terms["r1"] = r1_penalty(real_logits, real, ctx.r1_gamma) * ctx.r1_every
-            terms.update(self.d_regularizers(batch, latents, ctx))
-            return backward(terms, ctx.trainable["D"])
-        if phase == "G":
-            fake = self.generate(latents)
-            terms = {"g_adv": g_nonsaturating_loss(self.discriminate(fake, latents.labels))}
-            terms.update(self.g_regularizers(fake, latents, ctx))
-            return backward(terms, ctx.trainable["G"])
-        raise ValueError(f"{self.name}: no phase {phase!r}")
 
 
 def build_method(name: str, source, target: TargetSpec, **options) -> Method:

@@ -27,6 +27,9 @@ class Stage:
         steps: length in steps at the suite's full budget; None means "the rest of the budget".
         phases: optimizer phases run each step, in order ("D", "G").
         uses_data: whether the stage reads training images (a data-free stage gets no batch).
+        adversarial: the G phase adds the non-saturating loss on D's logits of the fakes; by
+            default when the stage trains D too. Otherwise the method's G terms are the whole loss
+            (a reconstruction or a self-alignment stage, G only).
         extends_budget: the stage runs before the budget and adds to it instead of taking from it.
         reset_ema: when the stage begins, the EMA restarts from the current G (Hyper-Modulation
             starts its g_running from the self-aligned G, train.py).
@@ -40,11 +43,18 @@ class Stage:
     steps: int | None = None
     phases: tuple[str, ...] = ("D", "G")
     uses_data: bool = True
+    adversarial: bool | None = None
     extends_budget: bool = False
     reset_ema: bool = False
     reset_optimizers: bool = False
     main: bool = False
     set_by: str | None = None
+
+    def __post_init__(self):
+        if self.adversarial is None:
+            object.__setattr__(self, "adversarial", "D" in self.phases)
+        elif "D" in self.phases and not self.adversarial:
+            raise ValueError(f"stage {self.name!r}: a stage with a D phase is adversarial; adversarial=False is G only")
 
     def describe(self) -> str:
         """What trains, for the dry run: e.g. "G only, no data"."""

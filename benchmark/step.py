@@ -1,16 +1,19 @@
-"""What one training step hands a method: the real batch, the fakes' latents and the step context.
+"""What one training step hands a method's hooks: the real batch, the fakes' latents, the fakes and the context.
 
-These are the harness's types (the trainer makes them, every method reads them); methods import
-them from here.
+These are the harness's types (the trainer and ``benchmark.method.accumulate_gradients`` make
+them, every method reads them); methods import them from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
+
+from benchmark.schedule import Stage
 
 
 @dataclass
@@ -36,26 +39,42 @@ class Latents:
 
 
 @dataclass
+class Fakes:
+    """What ``Method.generate`` made: images in [-1, 1], the latents they came from, and any
+    features a loss needs beside them (a generator's block outputs, one batch per source, ...).
+
+    ``images`` is None only when the fakes are not one batch of images; the method's
+    ``fake_logits`` then reads ``features``.
+    """
+
+    images: torch.Tensor | None
+    latents: Latents
+    features: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class StepContext:
-    """What the harness hands a method for one step.
+    """What the harness hands each hook of a method for one phase of one step.
 
     Attributes:
         step: global step index (0-based).
-        stage: the current stage's name.
-        sample_latents: draws a ``Latents`` for a given batch size from the seeded training RNG
-            (style mixing with the suite's probability, uniform labels when conditional).
-        r1_gamma: R1 weight; ``r1_every`` > 1 means lazy R1 (the penalty is scaled up to match).
-        do_r1: whether this D step applies R1.
+        stage: the current stage.
+        phase: "D" or "G".
+        sample_latents: draws a ``Latents`` for a given batch size (and optionally given labels)
+            from the seeded training RNG: style mixing with the suite's probability, uniform
+            labels when conditional.
+        r1_gamma: R1 weight (``train.r1_gamma``).
+        r1_every: R1 runs every n-th step, scaled by n (``train.r1_every``).
         trainable: the parameters each optimizer steps now, for ``backward(inputs=...)``.
         generator: the training RNG, for any extra randomness a method needs.
     """
 
     step: int
-    stage: str
+    stage: Stage
+    phase: str
     sample_latents: Callable[..., Latents]
     r1_gamma: float
     r1_every: int
-    do_r1: bool
     trainable: dict[str, list[nn.Parameter]]
     generator: torch.Generator
 

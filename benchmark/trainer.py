@@ -1,11 +1,12 @@
 """The training loop shared by every method: one place for optimizers, EMA, stages, checkpoints.
 
-A method contributes its losses through ``accumulate_gradients``; this loop owns everything
-else. Runs are reproducible from a seed: every random draw the loop makes (batches, latents,
-mixing, flips) comes from one seeded ``torch.Generator`` whose state, like the global RNG's
-(the generator's noise inputs), the optimizers', the EMA's and the batch queue's, is saved in
-each checkpoint, so a run killed at any point and resumed ends with the same weights as one
-that was never interrupted.
+A method contributes what makes it different through the hooks of one shared step
+(``benchmark.method.accumulate_gradients``); this loop owns everything else. Runs are
+reproducible from a seed: every random draw the loop makes (batches, latents, mixing, flips)
+comes from one seeded ``torch.Generator`` whose state, like the global RNG's (the generator's
+noise inputs), the optimizers', the EMA's and the batch queue's, is saved in each checkpoint, so
+a run killed at any point and resumed ends with the same weights as one that was never
+interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tqdm.auto import tqdm
 from benchmark.config import TrainConfig
 from benchmark.errors import DivergedError
 from benchmark.io import atomic_torch_save
-from benchmark.method import Method
+from benchmark.method import Method, accumulate_gradients
 from benchmark.nets import count_parameters
 from benchmark.schedule import Span, resolve_schedule
 from benchmark.step import Batch, Latents, StepContext
@@ -337,21 +338,21 @@ class Trainer:
                 self._enter(span)
                 log.info("stage %r from step %d to %d", stage.name, self.step, span.end)
             batch = self.next_batch() if stage.uses_data else None
-            ctx = StepContext(
-                step=self.step,
-                stage=stage.name,
-                sample_latents=self.sample_latents,
-                r1_gamma=cfg.r1_gamma,
-                r1_every=cfg.r1_every,
-                do_r1=self.step % cfg.r1_every == 0,
-                trainable=self.trainable,
-                generator=self.generator,
-            )
             for phase in stage.phases:
+                ctx = StepContext(
+                    step=self.step,
+                    stage=stage,
+                    phase=phase,
+                    sample_latents=self.sample_latents,
+                    r1_gamma=cfg.r1_gamma,
+                    r1_every=cfg.r1_every,
+                    trainable=self.trainable,
+                    generator=self.generator,
+                )
                 optimizer = self.optimizers[phase]
                 optimizer.zero_grad(set_to_none=True)
                 with self._autocast():
-                    terms = self.method.accumulate_gradients(phase, batch, ctx)
+                    terms = accumulate_gradients(self.method, phase, batch, ctx)
                 optimizer.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0) + v.float()

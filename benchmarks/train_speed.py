@@ -307,6 +307,9 @@ class OfficialStep:
         z1, z2 = torch.randn(2, size, dim, device=self.device).unbind(0)
         return Latents(z1, labels), Latents(z2, labels)
 
+    def generate(self, latents: Latents) -> torch.Tensor:
+        return self.method.G(latents.z, **latents.as_kwargs())
+
     # -- the loop ------------------------------------------------------------------------------
     def __call__(self, i: int, batch_size: int) -> None:
         m = self.method
@@ -317,7 +320,7 @@ class OfficialStep:
         _set_requires_grad(self.g_toggled, False)
         _set_requires_grad(self.d_params, True)
         real.requires_grad = True
-        real_scores = m.discriminate(real, labels)
+        real_scores = m.D(real, labels)
         real_loss = F.softplus(-real_scores).mean()
         if self.hypermod:
             real_loss.backward(retain_graph=True)
@@ -327,11 +330,11 @@ class OfficialStep:
             penalty.backward()
             if m.contrastive:
                 m.contrastive_loss(real, self.augment_rng).backward()
-        fake_loss = F.softplus(m.discriminate(m.generate(fake_in), labels)).mean()
+        fake_loss = F.softplus(m.D(self.generate(fake_in), labels)).mean()
         if self.hypermod:
             fake_loss.backward()
             if m.contrastive:
-                m.contrastive_loss(m.generate(fake_in), self.augment_rng).backward()  # regenerated, fresh noise
+                m.contrastive_loss(self.generate(fake_in), self.augment_rng).backward()  # regenerated, fresh noise
             if i % 10 == 0:
                 self.logged.update(d=(real_loss + fake_loss).item(), r1=penalty.item())
         else:
@@ -342,7 +345,7 @@ class OfficialStep:
         self.opt_g.zero_grad()
         _set_requires_grad(self.g_toggled, True)
         _set_requires_grad(self.d_params, False)
-        g_loss = F.softplus(-m.discriminate(m.generate(gen_in), labels)).mean()
+        g_loss = F.softplus(-m.D(self.generate(gen_in), labels)).mean()
         if not self.hypermod or i % 10 == 0:
             self.logged["g"] = g_loss.item()
         g_loss.backward()

@@ -12,10 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.method import METHODS, AdversarialMethod, ParamGroup, TargetSpec, backbone_param_groups
+from benchmark.method import METHODS, Method, ParamGroup, Stage, TargetSpec, backbone_param_groups
 from benchmark.nets import parameters_of, set_trainable
 from benchmark.nets.layers import EqualConv2dInner, FusedUpsample, average_shifted_kernel, equalized_scale
-from benchmark.schedule import Stage
 from benchmark.sources.base import reinitialize_parts
 from methods.conv_swap import swap_convs
 
@@ -72,7 +71,7 @@ class AdaFMFusedUpsample(nn.Module):
 
 
 @METHODS.register()
-class AdaFM(AdversarialMethod):
+class AdaFM(Method):
     """Zhao et al. 2020: train G's specific part, adapt its frozen general part with AdaFM.
 
     Defaults and where they come from (MiaoyunZhao/GANTransferLimitedData):

@@ -1,16 +1,16 @@
 """Plain adversarial fine-tuning and its frozen variants: scratch, TransferGAN, FreezeD.
 
 These methods differ only in where G and D start and which parts train; the adversarial step
-is the harness's (``AdversarialMethod``).
+is the harness's (``benchmark.method.accumulate_gradients``).
 """
 
 from __future__ import annotations
 
-from benchmark.method import METHODS, AdversarialMethod, TargetSpec
+from benchmark.method import METHODS, Method, TargetSpec
 from benchmark.nets import parameters_of, set_trainable
 
 
-class FineTuneMethod(AdversarialMethod):
+class FineTuneMethod(Method):
     """G and D built from the source (or randomly initialised), every parameter trainable.
 
     Args:

@@ -12,11 +12,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.method import METHODS, AdversarialMethod, ParamGroup, TargetSpec
+from benchmark.method import METHODS, Batch, Fakes, Latents, Method, ParamGroup, Stage, StepContext, TargetSpec
 from benchmark.nets import Discriminator, parameters_of, set_trainable, trainable_parameters
 from benchmark.nets.layers import EqualConv2d
-from benchmark.schedule import Stage
-from benchmark.step import Batch, Latents, StepContext, backward
 from methods.contrastive import barlow_twins_loss, barlow_views
 from methods.hypernet import HyperModGenerator
 
@@ -55,7 +53,7 @@ class ClassHeadDiscriminator(nn.Module):
 
 
 @METHODS.register()
-class HyperMod(AdversarialMethod):
+class HyperMod(Method):
     """Laria et al. 2022: a class-conditional hypernetwork over a frozen source G.
 
     Defaults and where they come from (hecoding/Hyper-Modulation):
@@ -172,36 +170,44 @@ class HyperMod(AdversarialMethod):
             # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every class.
             self.G.task.split_classes()
 
-    # -- losses ----------------------------------------------------------------------------------
-    def alignment_loss(self, z: torch.Tensor) -> torch.Tensor:
-        """Sum over synthesis blocks of L1(modulated block output, source block output), class 0."""
+    # -- the step's hooks ------------------------------------------------------------------------
+    def sample_latents(self, batch: Batch | None, ctx: StepContext) -> Latents:
+        """Self-alignment: ``align_batch`` latents, no mixing (self_alignment.py by default); then the
+        fakes take the real batch's labels (train.py ``task(real_label)``)."""
+        if ctx.stage.name == ALIGN_STAGE:
+            return Latents(ctx.sample_latents(self.align_batch).z)
+        return ctx.sample_latents(batch.images.shape[0], labels=batch.labels)
+
+    def generate(self, latents: Latents, ctx: StepContext) -> Fakes:
+        """Self-alignment: the modulated G's block outputs beside the source's, for the same z and noise (class 0)."""
+        if ctx.stage.name != ALIGN_STAGE:
+            return super().generate(latents, ctx)
+        z = latents.z
         noise = self.G.backbone.make_noise(len(z), z.device)
         with torch.no_grad():
             _, targets = self.G.source_forward(z, noise, return_block_outputs=True)
-        _, outputs = self.G(z, noise=noise, return_block_outputs=True)
-        return sum(F.l1_loss(out, target) for out, target in zip(outputs, targets))
+        images, outputs = self.G(z, noise=noise, return_block_outputs=True)
+        return Fakes(images, latents, {"blocks": outputs, "source_blocks": targets})
+
+    def g_regularizers(self, batch: Batch | None, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Self-alignment's loss: sum over synthesis blocks of L1(modulated block output, source block output)."""
+        if ctx.stage.name != ALIGN_STAGE:
+            return {}
+        pairs = zip(fakes.features["blocks"], fakes.features["source_blocks"])
+        return {"align_l1": sum(F.l1_loss(out, target) for out, target in pairs)}
+
+    def d_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """Barlow Twins on D's features of the reals and of the D step's z and labels, fresh noise (train.py L196)."""
+        if not self.contrastive:
+            return {}
+        with torch.no_grad():
+            fake = self.generate(fakes.latents, ctx).images
+        return {
+            "bt_real": self.contrastive_loss(batch.images, ctx.generator),
+            "bt_fake": self.contrastive_loss(fake, ctx.generator),
+        }
 
     def contrastive_loss(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         view1, view2 = barlow_views(images, generator)
         h1, h2 = self.D.features(view1)[0], self.D.features(view2)[0]
         return self.contrastive_weight * barlow_twins_loss(h1, h2, self.off_diagonal_weight)
-
-    def accumulate_gradients(self, phase: str, batch: Batch | None, ctx: StepContext) -> dict[str, torch.Tensor]:
-        if ctx.stage == ALIGN_STAGE:
-            z = ctx.sample_latents(self.align_batch).z  # no mixing, as self_alignment.py by default
-            return backward({"align_l1": self.alignment_loss(z)}, ctx.trainable["G"])
-        return super().accumulate_gradients(phase, batch, ctx)
-
-    def sample_latents(self, batch: Batch, ctx: StepContext) -> Latents:
-        """The fakes take the real batch's labels (train.py ``task(real_label)``)."""
-        return ctx.sample_latents(batch.images.shape[0], labels=batch.labels)
-
-    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
-        if not self.contrastive:
-            return {}
-        with torch.no_grad():
-            fake = self.generate(latents)  # the D step's z and labels, fresh noise (train.py L196)
-        return {
-            "bt_real": self.contrastive_loss(batch.images, ctx.generator),
-            "bt_fake": self.contrastive_loss(fake, ctx.generator),
-        }

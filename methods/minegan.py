@@ -30,11 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
-from benchmark.method import METHODS, AdversarialMethod, TargetSpec
+from benchmark.method import METHODS, Fakes, Latents, Method, Stage, StepContext, TargetSpec
 from benchmark.nets import StyledGenerator, set_trainable
-from benchmark.schedule import Stage
-from benchmark.step import Batch, Latents, StepContext, backward
 
 
 class Miner(nn.Module):
@@ -164,7 +161,7 @@ class MultiSourceGenerator(nn.Module):
 
 
 @METHODS.register()
-class MineGAN(AdversarialMethod):
+class MineGAN(Method):
     """Wang et al. 2020, MineGAN: a miner-only stage with G frozen, then miner + G + D.
 
     Trainable: stage ``mine`` (``miner_steps``): the miner(s) and D; stage ``finetune``: the
@@ -268,43 +265,34 @@ class MineGAN(AdversarialMethod):
             }
         }
 
-    # -- the multi-source step -----------------------------------------------------------------
-    def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
+    # -- the multi-source hooks: each source's fakes, and per sample the one D scores highest ------
+    def generate(self, latents: Latents, ctx: StepContext) -> Fakes:
+        """The harness's latents for the first source, fresh u_i (same labels, crossover) for the others."""
         if not self.multi_source:
-            return super().accumulate_gradients(phase, batch, ctx)
-        latents = self._latents_per_source(ctx, batch.images.shape[0])
-        if phase == "D":
-            with torch.no_grad():
-                fakes = [g(lat.z, **lat.as_kwargs()) for g, lat in zip(self.G.sources, latents)]
-            real = batch.images.detach().requires_grad_(ctx.do_r1)
-            real_logits = self.discriminate(real, batch.labels)
-            fake_logits = torch.stack([self.discriminate(f, lat.labels) for f, lat in zip(fakes, latents)], 1)
-            terms = dict(zip(("d_real", "d_fake"), d_logistic_loss(real_logits, fake_logits.amax(1))))
-            if ctx.do_r1:
-                terms["r1"] = r1_penalty(real_logits, real, ctx.r1_gamma) * ctx.r1_every
-            return backward(terms, ctx.trainable["D"])
-        if phase == "G":
-            fake_logits = torch.stack(
-                [self.discriminate(g(lat.z, **lat.as_kwargs()), lat.labels) for g, lat in zip(self.G.sources, latents)],
-                1,
-            )
-            best, chosen = fake_logits.max(1)
-            self.G.selector.update(chosen)
-            return backward({"g_adv": g_nonsaturating_loss(best)}, ctx.trainable["G"])
-        raise ValueError(f"{self.name}: no phase {phase!r}")
-
-    def _latents_per_source(self, ctx: StepContext, batch: int) -> list[Latents]:
-        """The harness's latents for the first source; fresh u_i (same labels, crossover) for the others."""
-        first = ctx.sample_latents(batch)
+            return super().generate(latents, ctx)
 
         def fresh(like: torch.Tensor) -> torch.Tensor:
             return torch.randn(like.shape, generator=ctx.generator).to(like.device)
 
-        others = [
-            Latents(fresh(first.z), first.labels, None if first.mix_z is None else fresh(first.mix_z), first.crossover)
-            for _ in range(len(self.G.sources) - 1)
+        mix = latents.mix_z
+        per_source = [latents] + [
+            Latents(fresh(latents.z), latents.labels, None if mix is None else fresh(mix), latents.crossover)
+            for _ in self.G.sources[1:]
         ]
-        return [first, *others]
+        images = [g(lat.z, **lat.as_kwargs()) for g, lat in zip(self.G.sources, per_source)]
+        return Fakes(None, latents, {"per_source": images})
+
+    def fake_logits(self, fakes: Fakes, ctx: StepContext) -> torch.Tensor:
+        """max_i D(G_i(M_i(u_i))) per sample; in the G phase its argmax updates the selector."""
+        if not self.multi_source:
+            return super().fake_logits(fakes, ctx)
+        labels = fakes.latents.labels
+        logits = torch.stack([self.discriminate(f, labels, ctx) for f in fakes.features["per_source"]], 1)
+        if ctx.phase == "D":
+            return logits.amax(1)
+        best, chosen = logits.max(1)
+        self.G.selector.update(chosen)
+        return best
 
 
 @METHODS.register()

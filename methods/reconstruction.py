@@ -23,10 +23,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.method import METHODS, Method, ParamGroup, TargetSpec, backbone_param_groups
+from benchmark.method import (
+    METHODS,
+    Batch,
+    Fakes,
+    Latents,
+    Method,
+    ParamGroup,
+    Stage,
+    StepContext,
+    TargetSpec,
+    backbone_param_groups,
+)
 from benchmark.nets import set_trainable, trainable_parameters
-from benchmark.schedule import Stage
-from benchmark.step import Batch, StepContext
 from methods.scaleshift import freeze_all_but_scale_shift
 
 log = logging.getLogger(__name__)
@@ -62,10 +71,10 @@ def normalized(loss: torch.Tensor) -> torch.Tensor:
 class ReconstructionMethod(Method):
     """Per-image latents reconstructed by G under a pixel + perceptual + prior loss; no D.
 
-    One stage with one phase ("G"): the harness's G optimizer steps the method's generator
-    parameters and the latents; sampling (inherited) draws z ~ N(0, I). The perceptual network
-    is held outside the module tree, so it is neither trained nor saved in checkpoints, yet it
-    follows ``.to(device)``.
+    One stage with one phase ("G"), not adversarial: the harness's step sums the terms of
+    ``g_regularizers`` and its G optimizer steps the method's generator parameters and the
+    latents; sampling (inherited) draws z ~ N(0, I). The perceptual network is held outside the
+    module tree, so it is neither trained nor saved in checkpoints, yet it follows ``.to(device)``.
 
     Args:
         perceptual: the suite's perceptual network (a ``FeatureExtractor`` with ``feature_maps``).
@@ -131,16 +140,10 @@ class ReconstructionMethod(Method):
         self.perceptual._apply(fn)
         return super()._apply(fn, recurse)
 
-    # -- what subclasses add -------------------------------------------------------------------
     def generator_param_groups(self) -> list[ParamGroup]:
-        """The generator-side parameters this method trains."""
+        """The generator-side parameters this method trains (the latents' group comes after them)."""
         raise NotImplementedError
 
-    def regularizers(self) -> dict[str, tuple[torch.Tensor, float]]:
-        """Extra terms as name -> (unweighted value, weight)."""
-        return {}
-
-    # -- the contract --------------------------------------------------------------------------
     def param_groups(self) -> list[ParamGroup]:
         return self.generator_param_groups() + [ParamGroup("G", [self.latents], self.latent_lr_mult, "latents")]
 
@@ -148,24 +151,23 @@ class ReconstructionMethod(Method):
     def schedule(cls, **_) -> list[Stage]:
         return [Stage("train", None, ("G",), main=True)]
 
-    def accumulate_gradients(self, phase: str, batch: Batch, ctx: StepContext) -> dict[str, torch.Tensor]:
-        """Reconstruct the batch from its latents; returns the unweighted terms for the log."""
-        if phase != "G":
-            raise ValueError(f"{self.name}: no phase {phase!r}")
-        z = self.latents[batch.indices]
+    # -- the step's hooks: each image is reconstructed from its own latent -----------------------
+    def sample_latents(self, batch: Batch, ctx: StepContext) -> Latents:
+        return Latents(self.latents[batch.indices], batch.labels)
+
+    def generate(self, latents: Latents, ctx: StepContext) -> Fakes:
+        z = latents.z
         jitter = torch.randn(z.shape, generator=ctx.generator).to(z.device, z.dtype) * self.latent_jitter
-        fake = self.G(z + jitter, batch.labels)
-        pixel = F.l1_loss(fake, batch.images)
-        maps = self.perceptual_distances(fake, batch.images)
-        emd = emd_to_normal(z, ctx.generator)
-        extra = self.regularizers()
-        scale = normalized if self.normalize_terms else _unchanged
-        objective = scale(pixel) + self.perceptual_weight * sum(scale(m) for m in maps) + self.emd_weight * emd
-        objective = objective + sum(weight * value for value, weight in extra.values())
-        if ctx.trainable["G"]:
-            objective.backward(inputs=ctx.trainable["G"])
-        terms = {"l1": pixel, "perceptual": sum(maps), "emd": emd, **{k: v for k, (v, _) in extra.items()}}
-        return {k: v.detach() for k, v in terms.items()}
+        return Fakes(self.G(z + jitter, latents.labels), latents)
+
+    def g_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
+        """The whole loss (the stage is not adversarial), weighted as summed; EMD on the un-jittered latents."""
+        pixel = F.l1_loss(fakes.images, batch.images)
+        maps = self.perceptual_distances(fakes.images, batch.images)
+        emd = emd_to_normal(fakes.latents.z, ctx.generator)
+        scale = normalized if self.normalize_terms else (lambda loss: loss)
+        terms = {"l1": scale(pixel), "perceptual": self.perceptual_weight * sum(scale(m) for m in maps)}
+        return {**terms, "emd": self.emd_weight * emd}
 
     def perceptual_distances(self, fake: torch.Tensor, real: torch.Tensor) -> list[torch.Tensor]:
         """One distance per feature map of the perceptual network (the real images' maps carry no gradient)."""
@@ -173,10 +175,6 @@ class ReconstructionMethod(Method):
         with torch.no_grad():
             real_maps = self.perceptual.feature_maps(real, scale)
         return [self.map_distance(f, r) for f, r in zip(self.perceptual.feature_maps(fake, scale), real_maps)]
-
-
-def _unchanged(loss: torch.Tensor) -> torch.Tensor:
-    return loss
 
 
 # -- BSA -----------------------------------------------------------------------------------------
@@ -264,11 +262,11 @@ class BSA(ReconstructionMethod):
     def generator_param_groups(self) -> list[ParamGroup]:
         return [ParamGroup("G", trainable_parameters(self.G), self.lr_mult, "scale/shift")]
 
-    def regularizers(self) -> dict[str, tuple[torch.Tensor, float]]:
+    def g_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         reg = sum(F.mse_loss(m.scale, torch.ones_like(m.scale)) + m.shift.pow(2).mean() for m in self.scale_shift)
         if self.target.conditional:
             reg = reg + self.G.class_embed.weight.pow(2).mean()
-        return {"scale_shift": (reg, self.scale_shift_weight)}
+        return {**super().g_regularizers(batch, fakes, ctx), "scale_shift": self.scale_shift_weight * reg}
 
 
 # -- GLO -----------------------------------------------------------------------------------------

@@ -13,9 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.method import METHODS, TargetSpec
+from benchmark.method import METHODS, Batch, Fakes, StepContext, TargetSpec
 from benchmark.nets import frozen_reference
-from benchmark.step import Batch, Latents, StepContext
 from methods.finetune import FineTuneMethod
 
 
@@ -68,10 +67,10 @@ class L2SP(FineTuneMethod):
         self.G_source = frozen_reference(source.build_generator(pretrained=True))
         self.D_source = frozen_reference(source.build_discriminator(pretrained=True))
 
-    def g_regularizers(self, fake: torch.Tensor, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def g_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"l2sp_g": self.lambda_g * l2sp_penalty(self.G, self.G_source)} if self.lambda_g else {}
 
-    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def d_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"l2sp_d": self.lambda_d * l2sp_penalty(self.D, self.D_source)} if self.lambda_d else {}
 
 
@@ -124,5 +123,5 @@ class FeatureDistillation(FineTuneMethod):
             source_features = self.D_source.features(images)[1][self.feature_resolution]
         return F.mse_loss(target_features, source_features)
 
-    def d_regularizers(self, batch: Batch, latents: Latents, ctx: StepContext) -> dict[str, torch.Tensor]:
+    def d_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         return {"fd": self.lambda_fm * self.distillation_loss(batch.images)} if self.lambda_fm else {}

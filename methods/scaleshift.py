@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from benchmark.method import METHODS, AdversarialMethod, TargetSpec
+from benchmark.method import METHODS, Method, TargetSpec
 from benchmark.nets import set_trainable
 from benchmark.nets.layers import AdaptiveInstanceNorm
 
@@ -72,7 +72,7 @@ def freeze_all_but_scale_shift(generator: nn.Module) -> list[ScaledAdaIN]:
 
 
 @METHODS.register()
-class ScaleShift(AdversarialMethod):
+class ScaleShift(Method):
     """Scale/Shift (Park et al. 2023; Noguchi & Harada 2019): train per-channel gamma, beta in G and all of D.
 
     Where the affine goes: BSA (nogu-atsu/small-dataset-image-generation gen_models/sngan.py and

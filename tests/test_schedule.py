@@ -83,3 +83,11 @@ def test_named_budgets_say_how_they_scale():
     lines = check_schedules(quick)
     assert lines[0] == f"stage lengths scaled by 0.1 with the budget ({quick.train.steps} steps)"
     assert "adafm: specific 0-10, adafm 10-25" in lines
+
+
+def test_a_stage_is_adversarial_when_it_trains_d_unless_it_says_so():
+    assert Stage("train").adversarial and Stage("d-only", phases=("D",)).adversarial
+    assert not Stage("reconstruct", phases=("G",)).adversarial  # G's own terms are the whole loss
+    assert Stage("frozen-d", phases=("G",), adversarial=True).adversarial
+    with pytest.raises(ValueError, match="a stage with a D phase is adversarial"):
+        Stage("train", adversarial=False)

@@ -20,7 +20,7 @@ import torch
 from benchmark.config import TrainConfig
 from benchmark.errors import BenchmarkError
 from benchmark.io import atomic_torch_save, config_hash, read_cached
-from benchmark.method import AdversarialMethod, TargetSpec
+from benchmark.method import Method, TargetSpec
 from benchmark.nets import BackboneConfig
 from benchmark.sources.base import SOURCES, Source
 from benchmark.trainer import TrainData, Trainer
@@ -95,7 +95,7 @@ def pretrain_toy_source(
     )
 
 
-class _FromRandomWeights(AdversarialMethod):
+class _FromRandomWeights(Method):
     """The source's own training: every weight of an unconditional G and D, from random initialisation."""
 
     name = "source-pretraining"

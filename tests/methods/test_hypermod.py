@@ -45,15 +45,15 @@ def test_gamma_sigma_beta_mu_reproduces_the_source(tiny_source):
 
 
 def _at_first_train_step(method, record):
-    """Wrap ``accumulate_gradients`` to call ``record()`` once, at the first step after self-alignment."""
-    original = method.accumulate_gradients
+    """Wrap the step's first hook to call ``record()`` once, at the first step after self-alignment."""
+    original = method.sample_latents
 
-    def spy(phase, batch, ctx):
-        if ctx.stage == "train" and not hasattr(spy, "done"):
+    def spy(batch, ctx):
+        if ctx.stage.name == "train" and not hasattr(spy, "done"):
             spy.done = record(ctx)
-        return original(phase, batch, ctx)
+        return original(batch, ctx)
 
-    method.accumulate_gradients = spy
+    method.sample_latents = spy
 
 
 def test_self_alignment_is_a_data_free_stage_before_the_budget(tiny_source):
@@ -220,18 +220,18 @@ def test_fakes_take_the_batch_labels_and_contrastive_fakes_reuse_z_with_fresh_no
     method = build_method("hypermod", tiny_source, target, align_steps=0)
     trainer = Trainer(method, toy_data(target), quick_config(steps=1), progress=False)
     calls, batches = [], []
-    generate, accumulate = method.generate, method.accumulate_gradients
+    generate, sample_latents = method.generate, method.sample_latents
 
-    def spy_generate(latents):
-        images = generate(latents)
-        calls.append((latents, images.detach()))
-        return images
+    def spy_generate(latents, ctx):
+        fakes = generate(latents, ctx)
+        calls.append((latents, fakes.images.detach()))
+        return fakes
 
-    def spy_accumulate(phase, batch, ctx):
+    def spy_sample_latents(batch, ctx):
         batches.append(batch.labels.clone())
-        return accumulate(phase, batch, ctx)
+        return sample_latents(batch, ctx)
 
-    method.generate, method.accumulate_gradients = spy_generate, spy_accumulate
+    method.generate, method.sample_latents = spy_generate, spy_sample_latents
     trainer.run()
     (d_latents, d_fake), (bt_latents, bt_fake), (g_latents, _) = calls  # D fakes, contrastive fakes, G fakes
     assert torch.equal(d_latents.labels, batches[0]) and torch.equal(g_latents.labels, batches[1])

@@ -57,13 +57,13 @@ def test_latents_are_optimised_and_reconstruction_improves(tiny_source, name):
     target = toy_target(n_images=6)
     data = toy_data(target)
     method = make_method(name, tiny_source, target)
-    seen, step = [], method.accumulate_gradients
+    seen, sample_latents = [], method.sample_latents
 
-    def recording_step(phase, batch, ctx):
+    def recording(batch, ctx):
         seen.append(batch.indices.clone())
-        return step(phase, batch, ctx)
+        return sample_latents(batch, ctx)
 
-    method.accumulate_gradients = recording_step
+    method.sample_latents = recording
     trainer = Trainer(method, data, quick_config(steps=1, batch_size=4, lr=0.01), progress=False)
     g_params = {id(p) for group in trainer.optimizers["G"].param_groups for p in group["params"]}
     assert id(method.latents) in g_params
