@@ -21,9 +21,10 @@ import yaml
 from benchmark.errors import BenchmarkError
 from benchmark.features import FEATURES
 from benchmark.io import config_hash, to_plain  # noqa: F401  (re-exported: run folders hash resolved configs)
-from benchmark.method import METHODS
+from benchmark.method import METHODS, Resource, named_sources
 from benchmark.nets import BackboneConfig
 from benchmark.schedule import check_method_options
+from benchmark.sources.base import SOURCES, trained_by_harness
 from datasets import DATASETS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -191,8 +192,8 @@ class TargetConfig:
 class MethodEntry:
     """A method in a suite: the registered name, a table label, and its options.
 
-    ``options`` go to the method's constructor; an option named ``sources`` lists suite source
-    names and is resolved to loaded sources (MineGAN's multi-source mode).
+    ``options`` go to the method's constructor; an option the method declares as
+    ``Resource.SOURCES`` lists suite source names, which the runner loads for it.
     """
 
     name: str
@@ -290,7 +291,7 @@ def apply_budget(raw: dict, budget: str) -> dict:
 
 def _applicable(spec: dict, values: dict) -> dict:
     """Budget overrides only touch sources that the harness pretrains (a checkpoint has no steps)."""
-    return values if spec.get("kind", "").startswith("toy") else {}
+    return values if trained_by_harness(spec.get("kind")) else {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,7 +427,6 @@ _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("methods", _EACH, "name"), "name"),
     (("methods", _EACH, "label"), "optional"),
     (("methods", _EACH, "source"), "optional"),
-    (("methods", _EACH, "options", "sources", _EACH), "name"),
     (("seeds",), "seed"),
     (("seeds", _EACH), "seed"),
     (("eval", "metrics"), "name"),
@@ -449,7 +449,12 @@ def check_as_written(raw: dict, literal: dict | None = None, where: str = "suite
             message can quote what was written; None for a suite built in code.
         where: the file, for messages.
     """
-    for path, kind in _AS_WRITTEN:
+    # The source names in a method option that lists suite sources (``Resource.SOURCES``), as any source name.
+    source_lists = {
+        arg for name in METHODS for arg, kind in METHODS.get(name).resources.items() if kind is Resource.SOURCES
+    }
+    named = tuple((("methods", _EACH, "options", arg, _EACH), "name") for arg in sorted(source_lists))
+    for path, kind in _AS_WRITTEN + named:
         for at, value, text in _scalars_at(raw, literal, path, ""):
             problem = _misread(value, text, kind)
             if problem:
@@ -549,7 +554,7 @@ def load_suite(
     # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
     sources = {}
     for name, spec in suite.sources.items():
-        if not spec.kind.startswith("toy"):
+        if not trained_by_harness(spec.kind):
             spec = dataclasses.replace(spec, path=source_ckpt or spec.path or os.environ.get("GTB_SOURCE_CKPT"))
         sources[name] = spec
     return dataclasses.replace(suite, sources=sources)
@@ -569,6 +574,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     for name, spec in (raw.get("sources") or {}).items():
         spec = _mapping(spec)
         _check_keys(spec, f"{where}: sources.{name}", ("kind", "path", "options"), required=("kind",))
+        SOURCES.get(spec["kind"])
         sources[name] = SourceConfig(name, spec["kind"], spec.get("path"), dict(spec.get("options") or {}))
     default_source = raw.get("source") or (next(iter(sources)) if sources else None)
     if default_source is None:
@@ -606,7 +612,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         options = dict(m.get("options") or {})
         check_method_options(m["name"], METHODS.get(m["name"]), options, f"{where}: methods[{i}]: ")
         named = [m["source"]] if m.get("source") else []
-        named += list((m.get("options") or {}).get("sources") or [])
+        named += named_sources(METHODS.get(m["name"]), options)
         for source_name in named:
             if source_name not in sources:
                 raise BenchmarkError(

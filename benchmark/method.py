@@ -10,6 +10,8 @@ gamma/beta, latents). It tells the harness:
 - **its schedule**: ``schedule(**options)``, its stages computed from its options without
   building it (e.g. MineGAN's miner-only stage first), which the harness lays out against the
   budget (``benchmark.schedule``) and the dry run prints;
+- **what it needs from the suite**: ``resources`` names the constructor arguments the harness
+  fills in (more sources, the perceptual network), so no harness code knows a method's options;
 - **what makes its step different**, through hooks that each receive the step's context
   (``benchmark.step.StepContext``): ``sample_latents`` (the fakes' inputs), ``generate`` (the
   fakes, with any features a loss needs), ``discriminate`` and ``fake_logits`` (D's logits of
@@ -30,7 +32,9 @@ A method's module imports the whole contract from here, the stage and step types
 from __future__ import annotations
 
 import copy
+import enum
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -52,12 +56,16 @@ __all__ = [  # the contract a method's module imports; Stage and the step types 
     "Latents",
     "Method",
     "ParamGroup",
+    "Resource",
     "Stage",
     "StepContext",
     "TargetSpec",
     "accumulate_gradients",
     "backbone_param_groups",
     "build_method",
+    "named_sources",
+    "provide_resources",
+    "uses_perceptual",
 ]
 
 METHODS: Registry[type[Method]] = Registry(
@@ -67,6 +75,13 @@ METHODS: Registry[type[Method]] = Registry(
     "d_regularizers, g_regularizers) where it differs, and samples with sample(z, labels) -> [-1, 1]",
     plugins=("methods",),  # the methods package: importing it registers every family
 )
+
+
+class Resource(enum.Enum):
+    """What a method can ask the harness for, by constructor argument (``Method.resources``)."""
+
+    SOURCES = "suite sources"  # the suite gives a list of source names; the method receives the loaded sources
+    PERCEPTUAL = "perceptual network"  # the suite's ``perceptual`` feature network (with ``feature_maps``)
 
 
 @dataclass(frozen=True)
@@ -121,6 +136,7 @@ class Method(nn.Module):
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for ``run_benchmark.py list``
     hflip: bool | None = None  # None: follow the suite's train.hflip; a method may override it
+    resources: ClassVar[dict[str, Resource]] = {}  # constructor argument -> what the harness passes in it
 
     def __init__(self, source, target: TargetSpec):
         super().__init__()
@@ -254,6 +270,29 @@ def backbone_param_groups(G: nn.Module, D: nn.Module | None) -> list[ParamGroup]
     if D is not None:
         groups.append(ParamGroup("D", trainable_parameters(D), 1.0, "D"))
     return [g for g in groups if g.params]
+
+
+def named_sources(cls: type[Method], options: dict) -> list[str]:
+    """The suite sources a method entry's options name (in its ``Resource.SOURCES`` arguments)."""
+    return [n for arg, kind in cls.resources.items() if kind is Resource.SOURCES for n in options.get(arg) or []]
+
+
+def uses_perceptual(cls: type[Method]) -> bool:
+    return Resource.PERCEPTUAL in cls.resources.values()
+
+
+def provide_resources(
+    cls: type[Method], options: dict, source: Callable[[str], object], perceptual: Callable[[], nn.Module]
+) -> dict:
+    """A method entry's options with the resources it declares filled in: ``source(name)`` loads a
+    suite source, ``perceptual()`` builds the suite's perceptual network."""
+    provided = dict(options)
+    for arg, kind in cls.resources.items():
+        if kind is Resource.SOURCES and options.get(arg):
+            provided[arg] = [source(name) for name in options[arg]]
+        elif kind is Resource.PERCEPTUAL:
+            provided[arg] = perceptual()
+    return provided
 
 
 def build_method(name: str, source, target: TargetSpec, **options) -> Method:

@@ -9,7 +9,6 @@ failed in the index while the suite goes on.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import logging
 import math
@@ -26,9 +25,9 @@ from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
 from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json, write_yaml
-from benchmark.method import METHODS, TargetSpec, build_method
+from benchmark.method import METHODS, TargetSpec, build_method, named_sources, provide_resources, uses_perceptual
 from benchmark.schedule import Schedule, schedule_for
-from benchmark.sources import SOURCES, Source, load_source
+from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
 from benchmark.store import CellKey, ResultsStore
 from benchmark.trainer import TrainData, Trainer
 from datasets import build_dataset
@@ -63,8 +62,8 @@ class Cell:
 
     @property
     def source_names(self) -> set[str]:
-        """Every source the cell loads: its own, plus any a multi-source method names."""
-        return {self.source_name, *self.method.options.get("sources", [])}
+        """Every source the cell loads: its own, plus any its method's options name (``Resource.SOURCES``)."""
+        return {self.source_name, *named_sources(METHODS.get(self.method.name), self.method.options)}
 
     def resolved(self) -> dict:
         """Everything that determines this cell's result (its run folder's config.yaml)."""
@@ -136,7 +135,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"{len(loader.class_names())} classes"
             )
     for spec in suite.sources.values():
-        if spec.kind.startswith("toy"):
+        if trained_by_harness(spec.kind):
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")
         elif spec.path is None:
             raise BenchmarkError(f"source {spec.name!r} ({spec.kind}) needs a checkpoint: pass --source-ckpt PATH")
@@ -178,7 +177,7 @@ def _preflight_source(spec) -> str:
 def _check_feature_files(suite: SuiteConfig) -> list[str]:
     """The weights files of the suite's feature network and, when a method uses it, its perceptual network."""
     wanted = [(suite.feature_extractor, suite.feature_options)]
-    if suite.perceptual and any(_takes_perceptual(m.name) for m in suite.methods):
+    if suite.perceptual and any(uses_perceptual(METHODS.get(m.name)) for m in suite.methods):
         wanted.append((suite.perceptual, suite.perceptual_options))
     lines = []
     for name, options in wanted:
@@ -186,10 +185,6 @@ def _check_feature_files(suite: SuiteConfig) -> list[str]:
         if found is not None:
             lines.append(f"feature network {name}: {found}")
     return lines
-
-
-def _takes_perceptual(method: str) -> bool:
-    return "perceptual" in inspect.signature(METHODS.get(method).__init__).parameters
 
 
 def expand_cells(suite: SuiteConfig) -> list[Cell]:
@@ -217,7 +212,7 @@ class SuiteContext:
         if name not in self._sources:
             spec = self.suite.sources[name]
             options = dict(spec.options)
-            if spec.kind.startswith("toy"):
+            if trained_by_harness(spec.kind):
                 options.update(backbone=self.suite.backbone, name=name, progress=self.progress)
             else:
                 options.setdefault("resolution", self.suite.resolution)
@@ -247,7 +242,7 @@ class SuiteContext:
         return self._extractor
 
     def perceptual(self):
-        """The suite's perceptual network (for methods with a ``perceptual`` argument)."""
+        """The suite's perceptual network (for methods that declare ``Resource.PERCEPTUAL``)."""
         if self.suite.perceptual is None:
             raise BenchmarkError(f"suite {self.suite.name!r} names no 'perceptual' network, which this method needs")
         if self._perceptual is None:
@@ -371,11 +366,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = dict(cell.method.options)
-    if "sources" in options:
-        options["sources"] = [ctx.source(name) for name in options["sources"]]
-    if "perceptual" in inspect.signature(METHODS.get(cell.method.name).__init__).parameters:
-        options["perceptual"] = ctx.perceptual()
+    options = provide_resources(METHODS.get(cell.method.name), cell.method.options, ctx.source, ctx.perceptual)
     torch.manual_seed(cell.seed)
     method = build_method(cell.method.name, source, spec, **options)
 

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from benchmark.method import METHODS, Fakes, Latents, Method, Stage, StepContext, TargetSpec
+from benchmark.method import METHODS, Fakes, Latents, Method, Resource, Stage, StepContext, TargetSpec
 from benchmark.nets import StyledGenerator, set_trainable
 
 
@@ -200,13 +200,14 @@ class MineGAN(Method):
     Args:
         miner_steps: length of the miner-only stage (0 fine-tunes from the start).
         finetune: after mining, train the generator(s) too; False mines for the whole budget.
-        sources: loaded sources whose generators are mined (the runner resolves the suite's
-            source names); None or one source is the single-source method.
+        sources: loaded sources whose generators are mined (a suite lists source names, which the
+            harness loads: ``Resource.SOURCES``); None or one source is the single-source method.
         selector_window: batches in the selector's running mean.
     """
 
     name = "minegan"
     summary = "mine the source latent space with a miner (G frozen), then fine-tune miner + G"
+    resources = {"sources": Resource.SOURCES}
 
     def __init__(
         self,
@@ -225,7 +226,7 @@ class MineGAN(Method):
         generators = list(sources) if sources else [source]
         for s in generators:
             if not hasattr(s, "build_generator"):
-                raise ValueError(f"sources must be loaded Source objects (the runner resolves names), got {s!r}")
+                raise ValueError(f"sources must be loaded Source objects (the harness loads names), got {s!r}")
             if s.config != source.config:
                 raise ValueError(f"source {s.name!r} has a different backbone from {source.name!r}")
         self.miner_steps, self.finetune = miner_steps, finetune

@@ -30,6 +30,7 @@ from benchmark.method import (
     Latents,
     Method,
     ParamGroup,
+    Resource,
     Stage,
     StepContext,
     TargetSpec,
@@ -90,6 +91,8 @@ class ReconstructionMethod(Method):
             classifier) takes its own, with a logged note.
         hflip: flip the reconstruction targets at random (off, whatever the suite's hflip).
     """
+
+    resources = {"perceptual": Resource.PERCEPTUAL}
 
     def __init__(
         self,

@@ -4,6 +4,7 @@ import pytest
 
 from benchmark.config import apply_budget, load_suite, parse_suite, read_yaml, shipped_suites, suite_path
 from benchmark.errors import BenchmarkError
+from benchmark.sources import trained_by_harness
 from tests.conftest import tiny_suite, write_suite
 
 
@@ -59,6 +60,7 @@ def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
         (lambda s: s.pop("targets"), "missing required key"),
         (lambda s: s.update(methods=[{"name": "freezed", "source": "nope"}]), "unknown source 'nope'"),
         (lambda s: s.update(methods=[{"name": "minegan", "options": {"sources": ["nope"]}}]), "unknown source 'nope'"),
+        (lambda s: s["sources"]["digits-0to6"].update(kind="toy"), "unknown source 'toy'; valid sources: rosinality"),
         (lambda s: s["train"].update(compile=""), "compile must be true, false or a torch.compile backend"),
         (lambda s: s["train"].update(amp="bf16"), "amp must be true or false"),
         (lambda s: s["train"].update(fused_adam=1), "fused_adam must be true or false"),
@@ -99,3 +101,9 @@ def test_method_variants_with_labels():
     )
     suite = parse_suite(raw)
     assert suite.method("freezed-d1").options == {"d_trainable_blocks": 1}
+
+
+def test_source_kinds_say_whether_the_harness_pretrains_them():
+    """The registry's attribute, not the kind's name: a budget shortens them, and they need no checkpoint."""
+    assert trained_by_harness("toy-pretrain") and not trained_by_harness("rosinality-stylegan1")
+    assert not trained_by_harness("nope") and not trained_by_harness(None)

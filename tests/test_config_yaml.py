@@ -82,6 +82,10 @@ def test_class_folders_named_no_and_on_are_refused_as_booleans_with_the_fix(tmp_
             "methods[1].label is on, which YAML reads as the boolean",
         ),
         ({"METHODS": "[freezed, null]"}, "methods[1] is null, which YAML reads as null"),
+        (
+            {"METHODS": "[freezed, {name: minegan, options: {sources: [digits-0to6, off]}}]"},
+            "methods[1].options.sources[1] is off, which YAML reads as the boolean false",
+        ),
         ({"SHOTS": "[yes]"}, "targets[0].shots[0] is yes, which YAML reads as the boolean true: write a number"),
         ({"SHOTS": "[1e1]"}, "targets[0].shots[0] is 1e1 (read as 10.0): shots are whole numbers"),
         ({"SHOTS": "10, 40"}, "targets[0].shots is '10, 40': shots are whole numbers of images per class"),

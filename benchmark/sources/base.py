@@ -20,7 +20,9 @@ from benchmark.registry import Registry
 SOURCES: Registry = Registry(
     "source",
     contract="a callable loader(path, *, cache_dir, device, **options) -> Source with G (EMA) and D weights; "
-    "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it",
+    "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it; "
+    "a loader that pretrains its source carries trained_by_harness = True and takes backbone, name and progress "
+    "instead of a path and a resolution",
     plugins=("benchmark.sources.rosinality", "benchmark.sources.toy"),
 )
 
@@ -115,6 +117,11 @@ def _load(net: nn.Module, state: dict | None, what: str) -> None:
 
 def _short(keys: list[str]) -> str:
     return abbreviate(keys, 5) if keys else "none"
+
+
+def trained_by_harness(kind: str) -> bool:
+    """Whether sources of ``kind`` are pretrained by the harness (no checkpoint; named budgets shorten them)."""
+    return kind in SOURCES and bool(getattr(SOURCES.get(kind), "trained_by_harness", False))
 
 
 def load_source(kind: str, path=None, **options) -> Source:

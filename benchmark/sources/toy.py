@@ -95,6 +95,9 @@ def pretrain_toy_source(
     )
 
 
+pretrain_toy_source.trained_by_harness = True
+
+
 class _FromRandomWeights(Method):
     """The source's own training: every weight of an unconditional G and D, from random initialisation."""
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 import torch
 from torch import nn
 
 from benchmark.config import TrainConfig
 from benchmark.features import FeatureExtractor
-from benchmark.method import METHODS, TargetSpec, build_method
+from benchmark.method import METHODS, TargetSpec, build_method, provide_resources
 from benchmark.trainer import TrainData, Trainer
 
 
@@ -37,10 +36,10 @@ class TinyPerceptual(FeatureExtractor):
 
 
 def make_method(name: str, source, target: TargetSpec, **options):
-    """``build_method``, giving methods that take a ``perceptual`` network the tiny stand-in (as the runner would)."""
-    if "perceptual" in inspect.signature(METHODS.get(name).__init__).parameters:
-        options.setdefault("perceptual", TinyPerceptual())
-    return build_method(name, source, target, **options)
+    """``build_method``, giving a method that declares a perceptual network the tiny stand-in (as the runner
+    gives the suite's); tests pass any other sources in as loaded ``Source`` objects."""
+    provided = provide_resources(METHODS.get(name), {}, source=None, perceptual=TinyPerceptual)
+    return build_method(name, source, target, **{**provided, **options})
 
 
 def toy_target(conditional: bool = False, n_classes: int = 1, n_images: int = 6) -> TargetSpec:
