@@ -22,6 +22,7 @@ from benchmark.errors import BenchmarkError
 from benchmark.features import FEATURES
 from benchmark.io import config_hash, to_plain  # noqa: F401  (re-exported: run folders hash resolved configs)
 from benchmark.method import METHODS, Resource, named_sources
+from benchmark.metrics.registry import METRICS, PRDC_ZERO_RADII, all_metrics  # noqa: F401  (PRDC_ZERO_RADII re-exported)
 from benchmark.nets import BackboneConfig
 from benchmark.schedule import check_method_options
 from benchmark.sources.base import SOURCES, trained_by_harness
@@ -107,8 +108,9 @@ class EvalConfig:
     Args:
         n_fake: generated images per evaluation (5,000 in FreezeD / MineGAN).
         batch_size: images per generator / feature-extractor call.
-        metrics: any of fid, kid, kmmd, prdc (precision, recall, density, coverage),
-            intra_fid (per-class FID, conditional targets), memorization.
+        metrics: groups of the metrics registry (``benchmark.metrics.registry``): fid, kid, kmmd,
+            prdc (precision, recall, density, coverage), intra_fid (per-class FID, conditional
+            targets), memorization.
         prdc_k: nearest neighbours for PRDC (5, Naeem et al.).
         kid_subsets, kid_subset_size: clean-fid's defaults (100 subsets of up to 1,000).
         grid: sample images per PNG grid.
@@ -132,21 +134,14 @@ class EvalConfig:
             raise BenchmarkError(f"eval.metrics: unknown {sorted(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
 
 
-# Each metric group and the values it writes (lower or higher is better).
+# Views of the metrics registry, where each metric is registered once: each group and the values it
+# writes; diagnostics (recorded with the metrics, explained in a footnote, never a column); directions.
 METRIC_GROUPS: dict[str, tuple[str, ...]] = {
-    "fid": ("fid",),
-    "kid": ("kid",),
-    "kmmd": ("kmmd",),
-    "prdc": ("precision", "recall", "density", "coverage"),
-    "intra_fid": ("intra_fid",),
-    "memorization": ("memorization",),
+    group.name: tuple(m.name for m in group.metrics if not m.diagnostic) for group in METRICS.values()
 }
-# Recorded with the metrics but not a metric: tables leave them out of their columns and explain them in a
-# footnote. prdc_zero_radii counts the k-NN radii of 0 (duplicated features) behind a PRDC value.
-PRDC_ZERO_RADII = "prdc_zero_radii"
-DIAGNOSTICS = (PRDC_ZERO_RADII,)
-LOWER_IS_BETTER = {"fid", "kid", "kmmd", "intra_fid"}
-UNRANKED = {"memorization"}  # a diagnostic: below 1 signals copying, above 1 is not "better"
+DIAGNOSTICS = tuple(m.name for m in all_metrics() if m.diagnostic)
+LOWER_IS_BETTER = {m.name for m in all_metrics() if m.direction == "lower"}
+UNRANKED = {m.name for m in all_metrics() if m.direction is None and not m.diagnostic}
 
 
 @dataclass(frozen=True)

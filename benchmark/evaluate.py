@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 
 from benchmark import metrics as M
-from benchmark.config import PRDC_ZERO_RADII, EvalConfig
+from benchmark.config import EvalConfig
 from benchmark.errors import BenchmarkError, abbreviate
 from benchmark.features import FeatureExtractor
 from benchmark.io import atomic_torch_save, read_cached
 from benchmark.method import Method
+from benchmark.metrics.registry import METRICS, Scoring
 from datasets.preprocess import PreparedImages
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,9 @@ class Evaluator:
         train_paths = set(train.paths)
         heldout = [i for i, p in enumerate(reference.paths) if p not in train_paths]
         self.heldout = self.real[heldout] if heldout else None
-        # The real side of FID is the same at every evaluation: its statistics are computed once.
-        self.real_statistics = M.feature_statistics(self.real, device=self.device) if "fid" in config.metrics else None
+        self.groups = [g for g in METRICS.values() if g.name in config.metrics]
+        # The real side of a metric is the same at every evaluation (FID's statistics): computed once.
+        self.references = {g.name: g.reference(self.real, self.device) for g in self.groups if g.reference}
         generator = torch.Generator().manual_seed(config.seed)
         self.z = torch.randn(config.n_fake, style_dim, generator=generator)
         self.labels = torch.arange(config.n_fake) % self.n_classes
@@ -145,45 +147,28 @@ class Evaluator:
         return Evaluation(step, values, per_class, fake_images[: self.config.grid], nearest)
 
     def score(self, fake: torch.Tensor) -> tuple[dict[str, float], dict[str, float], list]:
-        """Every configured metric on generated features ``fake`` (N, dim)."""
-        cfg, wanted = self.config, set(self.config.metrics)
-        device = self.device
+        """Every configured metric on generated features ``fake`` (N, dim): values, per-class FIDs, closest pairs."""
         bad = M.non_finite_rows(fake)
         if len(bad):  # the generator diverged: the cell fails as a diverged one, the suite goes on
             raise FloatingPointError(
                 f"{len(bad)} of {len(fake)} generated images give NaN or inf features, the first at row {int(bad[0])}"
             )
+        scoring = Scoring(
+            self.real, fake, self.config, self.device, self.reference_labels, self.labels, self.conditional,
+            self.n_classes, self.train_features, self.heldout, self.references,
+        )  # fmt: skip
         values: dict[str, float] = {}
-        per_class: dict[str, float] = {}
-        pairs: list = []
-        if "fid" in wanted:
-            fake_statistics = M.feature_statistics(fake, device=device)
-            values["fid"] = M.frechet_distance_from_stats(*self.real_statistics, *fake_statistics, device=device)
-        if "kid" in wanted:
-            values["kid"] = M.kid(
-                self.real, fake, num_subsets=cfg.kid_subsets, max_subset_size=cfg.kid_subset_size, device=device
-            )
-        if "kmmd" in wanted:
-            values["kmmd"] = M.kmmd(self.real, fake, device=device)
-        if "prdc" in wanted:
-            prdc_values, zero_radii = M.prdc(self.real, fake, k=cfg.prdc_k, device=device, return_zero_radii=True)
-            values.update(prdc_values)
-            if zero_radii:  # recorded so the table can say which PRDC values rest on duplicated features
-                values[PRDC_ZERO_RADII] = zero_radii
-        if "intra_fid" in wanted and self.conditional and self.n_classes > 1:
-            values["intra_fid"], by_class = M.intra_class_fid(
-                self.real, self.reference_labels, fake, self.labels, device=device
-            )
-            per_class = {str(k): float(v) for k, v in by_class.items()}
-        if "memorization" in wanted:
-            memo = M.memorization(self.train_features, fake, heldout=self.heldout, device=device)
-            values["memorization"] = memo.get("ratio", memo["fake_to_train"])
-            pairs = M.closest_pairs(fake, self.train_features, n=min(8, len(fake)), device=device)
-        return {k: float(v) for k, v in values.items()}, per_class, pairs
+        for group in self.groups:
+            if group.applies(self.conditional, self.n_classes):
+                values.update(group.compute(scoring))
+        return {k: float(v) for k, v in values.items()}, scoring.per_class, scoring.pairs
 
 
 def check_eval_sizes(n_real: int, config: EvalConfig, per_class: dict[str, int] | None = None) -> None:
     """Fail before training, not at the first evaluation, when a set is too small for a metric.
+
+    Each metric group of ``eval.metrics`` says how many real and generated images it needs
+    (``MetricGroup.min_images``); a per-class group needs them of each class.
 
     Args:
         n_real: real images evaluated against (the target's evaluation split).
@@ -192,32 +177,34 @@ def check_eval_sizes(n_real: int, config: EvalConfig, per_class: dict[str, int] 
             per-class metrics (intra-class FID) compare each class's generated images, which get
             ``n_fake // n_classes`` or one more of the evaluation labels, with that class's real ones.
     """
-    k, metrics = config.prdc_k, set(config.metrics)
-    if "prdc" in metrics and min(n_real, config.n_fake) <= k:
-        raise BenchmarkError(
-            f"PRDC with k={k} needs more than {k} real and generated images; the target has {n_real} real "
-            f"images and eval.n_fake is {config.n_fake}: lower eval.prdc_k, raise eval.n_fake, or drop prdc "
-            f"from eval.metrics"
-        )
-    if min(n_real, config.n_fake) < 2 and {"fid", "kid", "kmmd"} & metrics:
-        raise BenchmarkError(f"FID, KID and KMMD need at least 2 real and generated images; the target has {n_real}")
-    if per_class and len(per_class) > 1 and "intra_fid" in metrics:
-        _check_per_class_sizes(per_class, config.n_fake)
+    for group in METRICS.values():
+        if group.name not in config.metrics:
+            continue
+        needed, subject = group.min_images(config), group.describe(config)
+        if group.per_class:
+            if per_class and len(per_class) > 1:
+                _check_per_class_sizes(group.name, subject, needed, per_class, config.n_fake)
+        elif min(n_real, config.n_fake) < needed:
+            verb = "need" if " and " in subject else "needs"
+            raise BenchmarkError(
+                f"{subject} {verb} at least {needed} real and generated images; the target has {n_real} real "
+                f"images and eval.n_fake is {config.n_fake}: {group.fix}, or drop {group.name} from eval.metrics"
+            )
 
 
-def _check_per_class_sizes(per_class: dict[str, int], n_fake: int) -> None:
-    """Intra-class FID takes a covariance per class: at least 2 real and 2 generated images of each."""
+def _check_per_class_sizes(name: str, subject: str, needed: int, per_class: dict[str, int], n_fake: int) -> None:
+    """A per-class metric (intra-class FID takes a covariance per class) needs its images of every class."""
     generated = n_fake // len(per_class)  # the fewest any class gets of the labels arange(n_fake) % n_classes
-    few_real = [f"{name!r} ({n})" for name, n in per_class.items() if n < 2]
-    if generated < 2:
+    few_real = [f"{label!r} ({n})" for label, n in per_class.items() if n < needed]
+    if generated < needed:
         raise BenchmarkError(
-            f"intra-class FID needs at least 2 generated images of every class; eval.n_fake {n_fake} over "
+            f"{subject} needs at least {needed} generated images of every class; eval.n_fake {n_fake} over "
             f"{len(per_class)} classes gives some class {generated}: raise eval.n_fake to at least "
-            f"{2 * len(per_class)}, or drop intra_fid from eval.metrics"
+            f"{needed * len(per_class)}, or drop {name} from eval.metrics"
         )
     if few_real:
         raise BenchmarkError(
-            f"intra-class FID needs at least 2 real images of every class; {len(few_real)} class(es) have fewer "
+            f"{subject} needs at least {needed} real images of every class; {len(few_real)} class(es) have fewer "
             f"in the evaluation split: {abbreviate(few_real, 5)}; choose other classes or an eval_split with more "
-            f"images, or drop intra_fid from eval.metrics"
+            f"images, or drop {name} from eval.metrics"
         )

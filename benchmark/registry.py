@@ -67,6 +67,11 @@ class Registry(Generic[T]):
         self._load_plugins()
         return sorted(self._entries)
 
+    def values(self) -> list[T]:
+        """The entries in the order they were registered."""
+        self._load_plugins()
+        return list(self._entries.values())
+
     def __contains__(self, name: object) -> bool:
         self._load_plugins()
         return name in self._entries

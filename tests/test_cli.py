@@ -227,7 +227,8 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monk
         "--suite", write_suite(tmp_path / "k5.yaml", raw), "--data-root", data, "--source-ckpt", ckpt, "--dry-run",
         cache_dir=cache_dir,
     )  # fmt: skip
-    assert too_few.returncode == 2 and "PRDC with k=5 needs more than 5 real" in too_few.stderr, too_few.stderr
+    assert too_few.returncode == 2, too_few.stderr
+    assert "PRDC with k=5 needs at least 6 real and generated images" in too_few.stderr
     raw["eval"]["prdc_k"] = 3  # four car images: PRDC's k must be below that
     one_per_class = run_cli(
         "--suite", write_suite(tmp_path / "k3.yaml", raw), "--data-root", data, "--source-ckpt", ckpt, "--dry-run",

@@ -190,6 +190,7 @@ def test_csv_round_trips(store, tables):
     assert len(tidy) == sum(len(seeds) for metrics in EXPECTED.values() for seeds in metrics.values())
     for r in tidy.itertuples():
         assert r.value == pytest.approx(EXPECTED[(r.target, r.shots, r.method)][r.metric][r.seed], rel=1e-12)
+        assert r.metric_id == f"{r.metric}{N_FAKE}_{EXTRACTOR}"  # e.g. fid480_digits-lenet: count and features
     wide = pd.read_csv(tables / "results_summary.csv").set_index(["target", "shots", "method"])
     summary = summary_frame(store, SUITE).dropna(subset=["mean"])
     for r in summary.itertuples():

@@ -24,29 +24,31 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from benchmark.config import DIAGNOSTICS, LOWER_IS_BETTER, METRIC_GROUPS, UNRANKED
 from benchmark.errors import BenchmarkError
+from benchmark.metrics.registry import all_metrics, metric_id
+from benchmark.metrics.registry import direction as registered_direction
 from benchmark.store import ResultsStore
 
 SELECTS = ("final", "best")
-KNOWN_METRICS = tuple(name for names in METRIC_GROUPS.values() for name in names)
+KNOWN_METRICS = tuple(m.name for m in all_metrics() if not m.diagnostic)  # in the registry's order
+DIAGNOSTICS = tuple(m.name for m in all_metrics() if m.diagnostic)
 GROUP_KEYS = ["target", "shots", "method"]
-TIDY_COLUMNS = ["suite", "target", "shots", "method", "seed", "metric", "value", "step", "cell_id", "config_hash"]
+# metric_id: the metric with its sample count and feature extractor (``fid1k_digits-classifier``).
+TIDY_COLUMNS = [
+    "suite", "target", "shots", "method", "seed", "metric", "value", "metric_id", "step", "cell_id", "config_hash",
+]  # fmt: skip
 # "n": seeds with a value of the metric; "n_finished": finished seeds; "n_seeds": attempted seeds.
 SUMMARY_COLUMNS = ["suite", *GROUP_KEYS, "metric", "mean", "std", "n", "n_finished", "n_seeds", "direction"]
 
 
 def direction(metric: str) -> str | None:
-    """'lower' or 'higher' is better; None for an unranked or unknown metric (no arrow, no bold).
+    """'lower' or 'higher' is better, as the metrics registry says; None for an unranked or unknown
+    metric (no arrow, no bold).
 
     ``memorization`` is unranked: a ratio well below 1 signals copying, but a ratio above 1 only
     says samples are far from the training images, which garbage samples are too.
     """
-    if metric in UNRANKED:
-        return None
-    if metric in LOWER_IS_BETTER:
-        return "lower"
-    return "higher" if metric in KNOWN_METRICS else None
+    return registered_direction(metric)
 
 
 def metric_order(metrics) -> list[str]:
@@ -93,7 +95,13 @@ class SuiteResults:
         """One row per finished cell and metric (TIDY_COLUMNS): the numbers the tables aggregate."""
         check_select(select)
         chosen = final_rows(self.steps) if select == "final" else best_rows(self.steps)
-        chosen = chosen.assign(suite=self.suite)[TIDY_COLUMNS]
+        recorded = self.cells.set_index("cell_id")
+        counts, extractors = (chosen["cell_id"].map(recorded[c]) for c in ("n_fake", "extractor"))
+        ids = [
+            metric_id(m, None if pd.isna(n) else int(n), None if pd.isna(x) else str(x))
+            for m, n, x in zip(chosen["metric"], counts, extractors)
+        ]
+        chosen = chosen.assign(suite=self.suite, metric_id=ids)[TIDY_COLUMNS]
         order = {m: i for i, m in enumerate(metric_order(chosen["metric"].unique()))}
         by = ["target", "shots", "method", "seed", "metric"]
         return chosen.sort_values(by, key=_metric_key(order)).reset_index(drop=True)

@@ -15,20 +15,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from benchmark.config import PRDC_ZERO_RADII, UNRANKED
+from benchmark.metrics.registry import PRDC_ZERO_RADII, all_metrics, metric
 from benchmark.report.data import SuiteResults, direction, unique_sorted
 
-METRIC_NAMES = {
-    "fid": "FID",
-    "kid": "KID",
-    "kmmd": "KMMD",
-    "precision": "Precision",
-    "recall": "Recall",
-    "density": "Density",
-    "coverage": "Coverage",
-    "intra_fid": "Intra-FID",
-    "memorization": "Memorization",
-}
+METRIC_NAMES = {m.name: m.display for m in all_metrics()}  # the metrics registry's display names
 SELECT_PHRASES = {
     "final": "each metric at the cell's last evaluation step",
     "best": "each metric's best value over the cell's evaluation steps, chosen per metric (optimistic)",
@@ -219,7 +209,7 @@ def directions_phrase(metrics: list[str], s: Spelling) -> str:
         if names:
             parts.append(f"{s.arrows[way]} {s.escape(text)} ({s.escape(', '.join(dict.fromkeys(names)))})")
     sentence = "; ".join(parts) + "." if parts else ""
-    unknown = [m for m in dict.fromkeys(metrics) if direction(m) is None and m not in UNRANKED]
+    unknown = [m for m in dict.fromkeys(metrics) if metric(m) is None]
     if unknown:
         sentence += s.escape(f" No known direction, so not ranked: {', '.join(unknown)}.")
     if "memorization" in metrics:

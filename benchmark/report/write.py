@@ -3,7 +3,9 @@
 Files under ``store.tables_dir(suite)`` (``_best`` is added after ``results`` for select="best"):
 
     results.csv           tidy: one row per finished cell and metric (suite, target, shots, method,
-                          seed, metric, value, then the step, cell_id and config_hash it came from)
+                          seed, metric, value, then its metric_id, the metric with its sample count
+                          and feature extractor as stylegan2-ada names them, e.g. fid1k_digits-classifier,
+                          and the step, cell_id and config_hash it came from)
     results_summary.csv   wide: one row per target x shots x method: n_finished and n_seeds (attempted)
                           seeds, and per metric <metric>_mean, <metric>_std (sample std) and
                           <metric>_n (seeds with a value)

@@ -1,0 +1,67 @@
+"""The metrics registry: what the evaluator computes, the size checks refuse and the report shows comes from it.
+
+Parametrized over the registry, so a new metric group is checked the moment it is registered.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmark.config import METRIC_GROUPS, EvalConfig
+from benchmark.errors import BenchmarkError
+from benchmark.evaluate import check_eval_sizes
+from benchmark.metrics.registry import METRICS, all_metrics, direction, display_name, metric_id
+from benchmark.report.data import KNOWN_METRICS
+from benchmark.report.table import METRIC_NAMES
+from tests.test_evaluate import Noise, _evaluator, _images
+
+GROUPS = METRICS.names()
+
+
+def test_every_metric_is_registered_once_with_a_direction_and_a_display_name():
+    names = [m.name for m in all_metrics()]
+    assert len(names) == len(set(names))
+    assert all(m.direction in ("lower", "higher", None) and m.display for m in all_metrics())
+    assert set(METRIC_GROUPS) == set(GROUPS) and set(EvalConfig().metrics) == set(GROUPS)
+    assert tuple(m.name for m in all_metrics() if not m.diagnostic) == KNOWN_METRICS
+    assert METRIC_NAMES["intra_fid"] == display_name("intra_fid") == "Intra-FID"
+    assert direction("fid") == "lower" and direction("coverage") == "higher"
+    assert direction("memorization") is None and direction("prdc_zero_radii") is None and direction("lpips") is None
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_size_check_asks_what_the_group_needs(group):
+    spec = METRICS.get(group)
+    config = EvalConfig(n_fake=40, metrics=(group,))
+    needed = spec.min_images(config)
+    if spec.per_class:
+        per_class = {"a": needed, "b": needed}
+        check_eval_sizes(2 * needed, config, per_class)
+        with pytest.raises(BenchmarkError, match=f"at least {needed} real images of every class"):
+            check_eval_sizes(2 * needed, config, {"a": needed, "b": needed - 1})
+        few = EvalConfig(n_fake=2 * needed - 1, metrics=(group,))
+        with pytest.raises(BenchmarkError, match=f"at least {needed} generated images of every class"):
+            check_eval_sizes(2 * needed, few, per_class)
+        check_eval_sizes(1, few)  # unconditional: a per-class group does not apply
+        return
+    check_eval_sizes(needed, config)
+    if needed > 1:
+        with pytest.raises(BenchmarkError, match=f"at least {needed} real and generated images.*drop {group} from"):
+            check_eval_sizes(needed - 1, config)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_the_evaluator_records_each_configured_groups_metrics(conditional):
+    reference, train = _images(24, 2), _images(6, 2, seed=1)
+    for group in GROUPS:
+        evaluation = _evaluator(reference, train, conditional, metrics=(group,))(Noise(), step=0)
+        spec = METRICS.get(group)
+        expected = {m.name for m in spec.metrics if not m.diagnostic} if spec.applies(conditional, 2) else set()
+        assert set(evaluation.metrics) - {m.name for m in spec.metrics if m.diagnostic} == expected, group
+
+
+def test_metric_ids_carry_the_sample_count_and_the_extractor():
+    assert metric_id("fid", 1000, "digits-classifier") == "fid1k_digits-classifier"
+    assert metric_id("precision", 50_000, "inception") == "precision50k_inception"
+    assert metric_id("kid", 48, "inception") == "kid48_inception"
+    assert metric_id("fid", None, None) == "fid"
