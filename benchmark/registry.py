@@ -42,7 +42,7 @@ class Registry(Generic[T]):
             importlib.import_module(module)
 
     def register(self, name: str | None = None) -> Callable[[T], T]:
-        """Decorator: ``@METHODS.register("freezed")``; the name defaults to ``obj.name``."""
+        """Decorator: ``@METHODS.register("my-method")``; the name defaults to ``obj.name``."""
 
         def add(obj: T) -> T:
             key = name or getattr(obj, "name", None)

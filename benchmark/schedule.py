@@ -104,7 +104,7 @@ class Schedule:
         return self.spans[-1]
 
     def describe(self) -> str:
-        """One line: ``hypermod: self-align 0-10000 (G only, no data), train 10000-60000``."""
+        """One line, e.g. ``m: self-align 0-10000 (G only, no data), train 10000-60000``."""
         parts = []
         for span in self.spans:
             what = span.stage.describe()
