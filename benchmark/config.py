@@ -21,6 +21,7 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import BackboneConfig
+from benchmark.protocol import ProtocolConfig, parse_protocol
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -141,6 +142,13 @@ class TargetConfig:
         data_root: where the dataset lies (overridden by ``--data-root``).
         crop: center, bbox or none.
         options: extra loader options.
+        source: the suite source this target's cells start from (default: the suite's ``source``;
+            a method's own ``source`` still wins). MineGAN's MNIST protocol pretrains one source
+            per held-out digit.
+        method_options: per method label, options merged over that method's options for this
+            target's cells only (a protocol's per-data-set freezing depths).
+        eval: evaluation settings overriding the suite's ``eval`` for this target (e.g. a
+            conditional target's sample count, per class).
     """
 
     name: str
@@ -153,6 +161,9 @@ class TargetConfig:
     data_root: str | None = None
     crop: str = "center"
     options: dict = field(default_factory=dict)
+    source: str | None = None
+    method_options: dict = field(default_factory=dict)
+    eval: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -192,12 +203,18 @@ class SuiteConfig:
     path: str | None = None
     perceptual: str | None = None
     perceptual_options: dict = field(default_factory=dict)
+    protocol: ProtocolConfig | None = None
+    data_root: str | None = None
 
     def method(self, label: str) -> MethodEntry:
         for m in self.methods:
             if m.label == label:
                 return m
         raise KeyError(label)
+
+    def eval_for(self, target: TargetConfig) -> EvalConfig:
+        """The evaluation protocol of ``target``'s cells: the suite's, with the target's overrides."""
+        return dataclasses.replace(self.eval, **target.eval) if target.eval else self.eval
 
 
 # --------------------------------------------------------------------------------------------
@@ -228,6 +245,20 @@ def apply_budget(raw: dict, budget: str) -> dict:
         else:
             merged[section] = {**(raw.get(section) or {}), **values}
     return merged
+
+
+def _budget_over_target_eval(raw: dict, budget: str) -> dict:
+    """A budget's eval settings also win over a target's own ``eval`` overrides (a smoke run of a
+    per-class protocol must not generate 10,000 images per class)."""
+    budgets = {**BUILTIN_BUDGETS, **(raw.get("budgets") or {})}
+    overridden = set((budgets[budget] or {}).get("eval") or {})
+    targets = [
+        {**t, "eval": {k: v for k, v in (t.get("eval") or {}).items() if k not in overridden}}
+        if isinstance(t, dict) and t.get("eval")
+        else t
+        for t in raw.get("targets") or []
+    ]
+    return {**raw, "targets": targets} if "targets" in raw else raw
 
 
 def _applicable(spec: dict, values: dict) -> dict:
@@ -271,6 +302,77 @@ def read_yaml(path: Path) -> dict:
     return raw
 
 
+def read_suite(name_or_path: str | Path) -> dict:
+    """A suite's raw mapping with its ``extends`` chain merged in (parents first), before validation.
+
+    ``extends: NAME`` names a suite or fragment under configs/ (``park2023``, ``base/ffhq256``);
+    ``extends: PATH.yaml`` is a file, relative to the extending file. The child is deep-merged over
+    its parent (:func:`merge_suites`). A missing parent or a cycle is a one-line error.
+    """
+    return _read_extended(suite_path(str(name_or_path)), ())
+
+
+def _read_extended(path: Path, chain: tuple[Path, ...]) -> dict:
+    raw = read_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise BenchmarkError(f"{path}: extends must name one suite or YAML file, got {parent!r}")
+    parent_path = _parent_path(parent, path)
+    seen = (*chain, path.resolve())
+    if parent_path.resolve() in seen:
+        cycle = " -> ".join(p.name for p in (*seen, parent_path.resolve()))
+        raise BenchmarkError(f"{path}: extends forms a cycle: {cycle}")
+    try:
+        return merge_suites(_read_extended(parent_path, seen), raw)
+    except BenchmarkError as err:
+        if str(err).startswith(str(path)) or " extends " in str(err):
+            raise
+        raise BenchmarkError(f"{path}: {err}") from None
+
+
+def _parent_path(parent: str, child: Path) -> Path:
+    if Path(parent).suffix in (".yaml", ".yml"):
+        candidate = child.parent / Path(parent).expanduser()
+    else:
+        candidate = CONFIG_DIR / f"{parent}.yaml"
+    if not candidate.is_file():
+        raise BenchmarkError(f"{child}: extends {parent!r}, but {candidate} does not exist")
+    return candidate
+
+
+def merge_suites(parent: dict, child: dict) -> dict:
+    """``child`` over ``parent``: mappings merge key by key, other values (lists included) replace.
+
+    One exception, so that a suite can reuse a parent's targets without copying them: the child's
+    ``targets`` list decides which targets the suite has and in which order, and an entry that
+    names a parent target (a bare name, or a mapping with its ``name``) inherits that target's
+    settings, overriding only the keys it gives.
+    """
+    merged = _deep_merge(parent, child)
+    if isinstance(child.get("targets"), list) and isinstance(parent.get("targets"), list):
+        inherited = {t["name"]: t for t in parent["targets"] if isinstance(t, dict) and "name" in t}
+        targets = []
+        for entry in child["targets"]:
+            name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
+            base = inherited.get(name) if isinstance(name, str) else None
+            if isinstance(entry, str) and base is None:
+                raise BenchmarkError(f"target {entry!r} is not a target of the suite this one extends")
+            targets.append(entry if base is None else _deep_merge(base, {} if isinstance(entry, str) else entry))
+        merged["targets"] = targets
+    return merged
+
+
+def _deep_merge(parent, child):
+    if isinstance(parent, dict) and isinstance(child, dict):
+        out = dict(parent)
+        for key, value in child.items():
+            out[key] = _deep_merge(parent[key], value) if key in parent else value
+        return out
+    return child
+
+
 def load_suite(
     name_or_path: str,
     *,
@@ -282,9 +384,9 @@ def load_suite(
 ) -> SuiteConfig:
     """Read, override and validate a suite."""
     path = suite_path(name_or_path)
-    raw = read_yaml(path)
+    raw = read_suite(path)
     if budget:
-        raw = apply_budget(raw, budget)
+        raw = _budget_over_target_eval(apply_budget(raw, budget), budget)
     suite = parse_suite(raw, str(path))
     if methods:
         by_label = {m.label: m for m in suite.methods}
@@ -302,7 +404,9 @@ def load_suite(
         suite = dataclasses.replace(suite, seeds=tuple(seeds))
     if data_root:
         suite = dataclasses.replace(
-            suite, targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets)
+            suite,
+            targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets),
+            data_root=data_root,  # also where harness-pretrained sources find a dataset that needs one
         )
     # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
     sources = {}
@@ -351,6 +455,8 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         t["shots"] = tuple(shots if isinstance(shots, list) else [shots])
         if t.get("classes") is not None:
             t["classes"] = tuple(t["classes"])
+        for key in ("method_options", "eval"):
+            t[key] = t.get(key) or {}
         targets.append(_build(TargetConfig, t, f"{where}: targets[{i}]"))
     if not targets:
         raise BenchmarkError(f"{where}: no targets")
@@ -379,6 +485,9 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     seeds = tuple(int(s) for s in (seeds if isinstance(seeds, list) else [seeds]))
     train = _build(TrainConfig, dict(raw.get("train") or {}), f"{where}: train")
     evaluation = _build(EvalConfig, dict(raw.get("eval") or {}), f"{where}: eval")
+    for i, target in enumerate(targets):
+        _check_target_overrides(target, f"{where}: targets[{i}]", sources, entries, evaluation)
+    protocol = parse_protocol(raw.get("protocol"), f"{where}: protocol", [m.label for m in entries])
     return SuiteConfig(
         name=str(raw["name"]),
         resolution=resolution,
@@ -398,7 +507,32 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         path=where,
         perceptual=perceptual.get("name"),
         perceptual_options=dict(perceptual.get("options") or {}),
+        protocol=protocol,
     )
+
+
+def _check_target_overrides(
+    target: TargetConfig, where: str, sources: dict, methods: list[MethodEntry], evaluation: EvalConfig
+) -> None:
+    """A target's own source, per-method options and evaluation overrides name things that exist."""
+    from methods import METHODS
+
+    if target.source is not None and target.source not in sources:
+        raise BenchmarkError(f"{where}: unknown source {target.source!r}; sources: {', '.join(sources)}")
+    by_label = {m.label: m for m in methods}
+    _check_keys(target.method_options, f"{where}: method_options", list(by_label))
+    for label, options in target.method_options.items():
+        _check_keys(options, f"{where}: method_options.{label}", _option_names(METHODS.get(by_label[label].name)))
+    _check_keys(target.eval, f"{where}: eval", [f.name for f in fields(EvalConfig)])
+    _build(EvalConfig, {**to_plain(evaluation), **target.eval}, f"{where}: eval")
+
+
+def _option_names(cls) -> list[str]:
+    """The keyword arguments a method's constructor takes beyond (source, target)."""
+    import inspect
+
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[3:]
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 def _named(value, where: str) -> dict:
@@ -424,6 +558,7 @@ SUITE_KEYS = (
     "train",
     "eval",
     "budgets",
+    "protocol",
 )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
+from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
 from benchmark.errors import BenchmarkError, DivergedError
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor
@@ -54,28 +54,42 @@ class Cell:
 
     @property
     def source_name(self) -> str:
-        return self.method.source or self.suite.source
+        """The method's own source, else the target's, else the suite's."""
+        return self.method.source or self.target.source or self.suite.source
 
     @property
     def source_names(self) -> set[str]:
         """Every source the cell loads: its own, plus any a multi-source method names."""
-        return {self.source_name, *self.method.options.get("sources", [])}
+        return {self.source_name, *self.options.get("sources", [])}
+
+    @property
+    def options(self) -> dict:
+        """The method's options, with the target's overrides for this method (``method_options``)."""
+        return {**self.method.options, **self.target.method_options.get(self.method.label, {})}
+
+    @property
+    def eval(self) -> EvalConfig:
+        return self.suite.eval_for(self.target)
 
     def resolved(self) -> dict:
         """Everything that determines this cell's result (its run folder's config.yaml)."""
         s = self.suite
+        # A target's source, method options and eval overrides are recorded once, where they act.
+        target = to_plain(dataclasses.replace(self.target, data_root=None))
+        for key in ("source", "method_options", "eval"):
+            target.pop(key)
         return {
             "suite": s.name,
             "cell": self.cell_id,
-            "target": to_plain(dataclasses.replace(self.target, data_root=None)),
+            "target": target,
             "shots": self.shots,
             "seed": self.seed,
-            "method": to_plain(self.method),
+            "method": {**to_plain(self.method), "options": to_plain(self.options)},
             "source": self.source_name,
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
             "backbone": s.backbone.to_dict(),
             "train": to_plain(s.train),
-            "eval": to_plain(s.eval),
+            "eval": to_plain(self.eval),
             "feature_extractor": {"name": s.feature_extractor, "options": s.feature_options},
             "perceptual": {"name": s.perceptual, "options": s.perceptual_options} if s.perceptual else None,
         }
@@ -101,7 +115,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         for split in dict.fromkeys([target.split, target.eval_split or target.split]):
             loader = target_loader(target, split)
             if split == (target.eval_split or target.split):
-                check_eval_sizes(len(loader.records()), suite.eval)
+                check_eval_sizes(len(loader.records()), suite.eval_for(target))
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
                 f"{len(loader.class_names())} classes"
@@ -145,6 +159,7 @@ class SuiteContext:
             options = dict(spec.options)
             if spec.kind.startswith("toy"):
                 options.update(backbone=self.suite.backbone, name=name, progress=self.progress)
+                options.setdefault("data_root", self.suite.data_root)  # e.g. MNIST's IDX files
             else:
                 options.setdefault("resolution", self.suite.resolution)
             self._sources[name] = load_source(
@@ -233,7 +248,7 @@ def run_cell(cell: Cell, ctx: SuiteContext) -> str:
             method_position=ctx.suite.methods.index(cell.method),
             run_dir=str(run_dir),
             extractor=ctx.suite.feature_extractor,
-            n_fake=ctx.suite.eval.n_fake,
+            n_fake=cell.eval.n_fake,
         )
         try:
             outcome, final = _train_cell(cell, ctx, run_dir)
@@ -285,7 +300,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = dict(cell.method.options)
+    options = dict(cell.options)
     if "sources" in options:
         options["sources"] = [ctx.source(name) for name in options["sources"]]
     if "perceptual" in inspect.signature(METHODS.get(cell.method.name).__init__).parameters:
@@ -295,7 +310,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
 
     extractor = ctx.extractor()
     evaluator = Evaluator(
-        extractor, eval_split, train, suite.eval, target.conditional, source.config.style_dim, ctx.device, ctx.cache_dir
+        extractor, eval_split, train, cell.eval, target.conditional, source.config.style_dim, ctx.device, ctx.cache_dir
     )
     store.start(key, n_real=evaluator.n_real)
     metrics_path = run_dir / "metrics.jsonl"
@@ -309,7 +324,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
                 "metrics": ev.metrics,
                 "per_class": ev.per_class,
                 "extractor": extractor.name,
-                "n_fake": suite.eval.n_fake,
+                "n_fake": cell.eval.n_fake,
                 "n_real": evaluator.n_real,
                 "time": time.time(),
             },
