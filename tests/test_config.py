@@ -32,7 +32,8 @@ def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
 
     for name in set(shipped_suites()) - {"toy"}:
         assert {m.name for m in load_suite(name).methods} == set(METHODS.names()), name
-    assert tuple(load_suite("places").targets[0].classes) == HYPERMOD_CATEGORIES
+    assert tuple(load_suite("places-fewshot").targets[0].classes) == HYPERMOD_CATEGORIES
+    assert tuple(load_suite("hypermod2022").targets[1].classes) == HYPERMOD_CATEGORIES
 
 
 @pytest.mark.parametrize(
