@@ -126,6 +126,9 @@ def cmd_run(args) -> int:
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
         for line in check_inputs(suite):
             print(f"# {line}")
+        from benchmark.protocol import protocol_summary
+
+        print("\n".join(protocol_summary(suite, cells)))
         print(f"# {len(cells)} cells on {device}:")
         for cell in cells:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")
@@ -133,6 +136,9 @@ def cmd_run(args) -> int:
     _check_device(device)
     check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
     store = ResultsStore(args.out)
+    from benchmark.protocol import save_protocol
+
+    save_protocol(store, suite)  # the report puts the protocol's published values beside ours
     cache_dir = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
     print(f"caches (sources, images, features) under {cache_dir}")
