@@ -46,7 +46,8 @@ class ProtocolConfig:
         notes: where the suite decides what the paper leaves open, and how it maps the paper's
             settings onto ours.
         methods: the paper's method names -> our method labels (None: a method we do not run).
-        published: ``{target: {metric: {paper method: value}}}``, the paper's numbers.
+        published: ``{target: {metric: {paper method: value}}}``, the paper's numbers as it prints
+            them (text: "57.30" keeps its trailing zero).
         rankings: ``{target: {metric: {"best": [paper methods], "worst": [...]}}}``, where the
             paper says which method is best or worst (with or without a number).
     """
@@ -118,10 +119,10 @@ def parse_protocol(raw, where: str, method_labels: list[str]) -> ProtocolConfig 
         for metric, values in _mapping(by_metric, f"{where}: published.{target}").items():
             values = _mapping(values, f"{where}: published.{target}.{metric}")
             check(target, metric, values, "published")
-            for name, value in values.items():
-                if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise BenchmarkError(f"{where}: published.{target}.{metric}.{name} must be a number, got {value!r}")
-            published.setdefault(str(target), {})[metric] = {str(k): float(v) for k, v in values.items()}
+            published.setdefault(str(target), {})[metric] = {
+                str(name): _as_printed(value, f"{where}: published.{target}.{metric}.{name}")
+                for name, value in values.items()
+            }
 
     rankings: dict = {}
     for target, by_metric in _mapping(raw.get("rankings"), f"{where}: rankings").items():
@@ -136,6 +137,18 @@ def parse_protocol(raw, where: str, method_labels: list[str]) -> ProtocolConfig 
     return ProtocolConfig(
         raw["name"].strip(), raw.get("paper"), notes, {str(k): v for k, v in methods.items()}, published, rankings
     )
+
+
+def _as_printed(value, where: str) -> str:
+    """A published number as the paper prints it: a quoted "57.30" keeps its trailing zero."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise BenchmarkError(f"{where} must be a number, got {value!r}")
+    text = str(value).strip()
+    try:
+        float(text)
+    except ValueError:
+        raise BenchmarkError(f"{where} must be a number, got {value!r}") from None
+    return text
 
 
 def _mapping(value, where: str) -> dict:
@@ -206,7 +219,7 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
         rankings = {t: v for t, v in protocol.rankings.items() if t in names}
         for target, by_metric in published.items():
             for metric, values in by_metric.items():
-                shown = ", ".join(f"{protocol.shown_name(m)} {v:g}" for m, v in values.items())
+                shown = ", ".join(f"{protocol.shown_name(m)} {v}" for m, v in values.items())
                 lines.append(f"# published {target} {metric}: {shown}")
         for target, by_metric in rankings.items():
             for metric, ranks in by_metric.items():
