@@ -187,12 +187,13 @@ def cmd_list(args) -> int:
     print(f"sources: {', '.join(SOURCES)}")
     print(f"feature extractors: {', '.join(FEATURES)}")
     print("suites:")
+    width = max(map(len, shipped_suites()), default=0)
     for name in shipped_suites():
         try:
             description = load_suite(name).description
         except BenchmarkError as err:
             description = f"(invalid: {err})"
-        print(f"  {name:<14} {description}")
+        print(f"  {name:<{width}} {description}")
     return 0
 
 
