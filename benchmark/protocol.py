@@ -205,9 +205,10 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
         shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
         kind = "conditional" if target.conditional else "unconditional"
         classes = "all classes" if target.classes is None else f"{len(target.classes)} classes"
+        scored = f" against its {target.eval_split} split" if target.eval_split not in (None, target.split) else ""
         lines.append(
             f"# target {target.name}: {target.dataset} {target.split} split, {classes}, {shots}, crop {target.crop}, "
-            f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images: "
+            f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
             f"{', '.join(_metric_names(ev.metrics, target.conditional))}"
         )
         for label, options in target.method_options.items():

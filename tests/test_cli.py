@@ -171,6 +171,10 @@ def test_dry_run_prints_every_methods_stage_spans(cache_dir):
         "bsa: train 0-250 (G only)",
     ):
         assert f"#   {line}\n" in result.stdout, line
+    assert (
+        "# target digit7: mnist5k train split, 1 classes, 10 per class, 100 per class, crop center, unconditional; "
+        "evaluated every 125 steps on 1,000 generated images against its test split: fid, " in result.stdout
+    )
     smoke = run_cli("--suite", "toy", "--budget", "smoke", "--dry-run", cache_dir=cache_dir)
     assert "#   stage lengths scaled by 0.016 with the budget (4 steps)" in smoke.stdout
     assert "#   adafm: specific 0-1, adafm 1-4" in smoke.stdout
