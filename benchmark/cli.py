@@ -226,7 +226,9 @@ def cmd_list(args) -> int:
         print(f"  {name:<14} {METHODS.get(name).summary}")
     print(f"datasets ({len(DATASETS)}):")
     for name in DATASETS:
-        print(f"  {name:<14} {DATASETS.get(name).layout}")
+        loader = DATASETS.get(name)
+        where = f" [in --data-root or its {loader.subfolders[0]}/]" if loader.subfolders else ""
+        print(f"  {name:<14} {loader.layout}{where}")
     print(f"sources: {', '.join(SOURCES)}")
     print(f"feature extractors: {', '.join(FEATURES)}")
     print("suites:")

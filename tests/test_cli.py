@@ -152,6 +152,7 @@ def test_list_shows_registries(cache_dir):
     assert result.returncode == 0
     for name in ("scratch", "transfergan", "freezed", "digits", "toy-pretrain", "digits-classifier", "toy"):
         assert name in result.stdout
+    assert "[in --data-root or its CUB_200_2011/]" in result.stdout  # where a data set's folder goes
 
 
 def test_dry_run_lists_cells(suite_file, cache_dir):
