@@ -1,9 +1,10 @@
 """AdaFM (Zhao et al. 2020, On Leveraging Pretrained GANs for Generation with Limited Data).
 
 G is split by resolution into a *specific* part near z (mapping network, low-resolution blocks,
-the latter new as in the official code), which trains, and a *general* part near the image (high-resolution blocks and to_rgb), which is
-frozen; each general conv kernel is adapted by adaptive filter modulation, a learned scale and
-shift per (output, input) channel pair: W' = gamma * W + beta, broadcast over the kernel.
+the latter new as in the official code), which trains, and a *general* part near the image
+(high-resolution blocks and to_rgb), which is frozen; each general conv kernel is adapted by
+adaptive filter modulation, a learned scale and shift per (output, input) channel pair:
+W' = gamma * W + beta, broadcast over the kernel.
 """
 
 from __future__ import annotations
