@@ -105,6 +105,22 @@ class Cell:
     def key(self) -> CellKey:
         return CellKey(self.suite.name, self.cell_id, config_hash(self.resolved()))
 
+    @property
+    def index_fields(self) -> dict:
+        """What the results index records about this cell when it starts (``ResultsStore.start``)."""
+        return dict(
+            target=self.target.name,
+            dataset=self.target.dataset,
+            shots=self.shots,
+            method=self.method.name,
+            method_label=self.method.label,
+            seed=self.seed,
+            target_position=self.suite.targets.index(self.target),
+            method_position=self.suite.methods.index(self.method),
+            extractor=self.suite.feature_extractor,
+            n_fake=self.eval.n_fake,
+        )
+
 
 def method_schedule(suite: SuiteConfig, method: MethodEntry, target: TargetConfig | None = None) -> Schedule:
     """A suite method entry's schedule under the suite's budget, computed without building the method;
@@ -324,20 +340,7 @@ def run_cell(cell: Cell, ctx: SuiteContext) -> str:
     started = time.time()
     with _RunLog(run_dir / "log.txt"):
         log.info("cell %s -> %s", cell.cell_id, run_dir)
-        store.start(
-            key,
-            target=cell.target.name,
-            dataset=cell.target.dataset,
-            shots=cell.shots,
-            method=cell.method.name,
-            method_label=cell.method.label,
-            seed=cell.seed,
-            target_position=ctx.suite.targets.index(cell.target),
-            method_position=ctx.suite.methods.index(cell.method),
-            run_dir=str(run_dir),
-            extractor=ctx.suite.feature_extractor,
-            n_fake=cell.eval.n_fake,
-        )
+        store.start(key, **cell.index_fields, run_dir=str(run_dir))
         try:
             outcome, final = _train_cell(cell, ctx, run_dir)
         except (DivergedError, FloatingPointError) as err:

@@ -154,20 +154,7 @@ def fill_suite_store(store: ResultsStore, suite, steps=(0, 125, 250), rng_seed: 
     rng = np.random.default_rng(rng_seed)
     for cell in expand_cells(suite):
         key = cell.key
-        store.start(
-            key,
-            target=cell.target.name,
-            dataset=cell.target.dataset,
-            shots=cell.shots,
-            method=cell.method.name,
-            method_label=cell.method.label,
-            seed=cell.seed,
-            target_position=suite.targets.index(cell.target),
-            method_position=suite.methods.index(cell.method),
-            extractor=suite.feature_extractor,
-            n_fake=cell.eval.n_fake,
-            n_real=500,
-        )
+        store.start(key, **cell.index_fields, n_real=500)
         names = [n for group in cell.eval.metrics for n in METRIC_GROUPS[group]]
         names = [n for n in names if n != "intra_fid" or cell.target.conditional]
         final = {n: float(rng.uniform(*RANGES[n])) for n in names}
