@@ -80,6 +80,16 @@ def _worker_pids(marker: str) -> list[int]:
     return pids
 
 
+def _describe(pid: int) -> str:
+    """A live process's command line and state, for a failure message."""
+    try:
+        cmdline = (Path(f"/proc/{pid}") / "cmdline").read_bytes().replace(b"\0", b" ")[:160].decode()
+        status = (Path(f"/proc/{pid}") / "status").read_text().splitlines()
+    except OSError:
+        return "exited"
+    return " | ".join([cmdline, *(line for line in status if line.startswith(("State:", "PPid:")))])
+
+
 def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
     """Two cells in two worker processes; the parent is SIGKILLed once both have a checkpoint."""
     raw = tiny_suite(
@@ -108,7 +118,8 @@ def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
     deadline = time.time() + 10
     while _worker_pids(marker) and time.time() < deadline:
         time.sleep(0.2)
-    assert not _worker_pids(marker), "worker processes outlived their killed parent"
+    left = {pid: _describe(pid) for pid in _worker_pids(marker)}
+    assert not left, f"worker processes outlived their killed parent: {left}"
 
     resumed = run_cli(*args, "--out", out, cache_dir=cache_dir)
     assert resumed.returncode == 0, resumed.stderr
