@@ -144,9 +144,11 @@ def cmd_run(args) -> int:
     counts = run_local(
         suite, store, cache_dir, device, jobs, progress=not args.no_progress, retry_failed=args.retry_failed
     )
+    store.rebuild_index()
+    busy = f", {counts['busy']} running elsewhere (see `status --out {store.out}`)" if counts["busy"] else ""
     print(
         f"finished {counts['finished']}, failed {counts['failed']}, skipped {counts['skipped']} "
-        f"(already done); index: {store.db_path}"
+        f"(already done){busy}; index: {store.db_path}"
     )
     if not args.no_report:
         from benchmark.report import write_report
@@ -195,11 +197,10 @@ def cmd_report(args) -> int:
     from benchmark.store import ResultsStore
 
     out = Path(args.out)
-    if not (out / "results.sqlite").exists():
-        raise BenchmarkError(
-            f"no results in {out} (expected {out / 'results.sqlite'}); run a suite first or pass --out"
-        )
+    if not (out / "runs").is_dir():
+        raise BenchmarkError(f"no results in {out} (expected run folders under {out / 'runs'}); run a suite first")
     store = ResultsStore(out)
+    store.rebuild_index()  # the run folders are the record; cells may still be running
     written = write_report(store, args.suite, select=args.select)
     for path in written:
         print(path)
