@@ -144,7 +144,7 @@ def cell_state(folder: RunFolder, queue: SlurmQueue | None = None) -> CellState:
     queued = _queued_state(job, queue)
     if queued is not None:
         cell.state = "queued"
-        cell.reason = f"job {job} {queued.lower()}" + (f", resumes after step {stopped_at}" if stopped_at else "")
+        cell.reason = queued.lower() + (f", resumes after step {stopped_at}" if stopped_at else "")
         return cell
     if state == "running" and status_owner.get("slurm_job") and queue is not None and queue.states([job]) is not None:
         # Its job left the queue while the cell ran, and nothing was written: killed without a

@@ -74,10 +74,14 @@ class ResultsStore:
 
     Args:
         out: the output folder; created if missing (an unwritable one is a one-line error).
+        create: False to only read (a dry run): nothing is created or checked.
     """
 
-    def __init__(self, out: str | Path):
+    def __init__(self, out: str | Path, create: bool = True):
         self.out = Path(out)
+        self.db_path = self.out / "results.sqlite"
+        if not create:
+            return
         try:
             self.out.mkdir(parents=True, exist_ok=True)
             fd, probe = tempfile.mkstemp(dir=self.out, prefix=".write-test.")
@@ -87,7 +91,6 @@ class ResultsStore:
             raise BenchmarkError(
                 f"output folder {self.out} is not writable ({err.strerror}); choose another with --out"
             ) from None
-        self.db_path = self.out / "results.sqlite"
 
     @contextmanager
     def _connect(self, path: Path | None = None):
