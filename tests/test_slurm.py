@@ -102,7 +102,7 @@ def test_toy_smoke_array_finishes_after_the_submitter_is_killed_and_equals_a_loc
              300, "every cell to finish", slurm_cluster)  # fmt: skip
     lines = status_lines(out, cache_dir)
     assert len(lines) == 3
-    for cell, line in lines.items():
+    for line in lines.values():
         assert "finished  step 4/4" in line and f"[job {array}_" in line, line
 
     report = run_cli("report", "--out", out, cache_dir=cache_dir)
