@@ -97,7 +97,7 @@ class SlurmCluster:
             f"--log-file={self.root}/log/munged.log",
         )  # fmt: skip
         ctl_port, d_port = _free_ports(2)
-        cpus = max(4, os.cpu_count() or 1)  # config_overrides: four one-CPU jobs at once even on two cores
+        cpus = max(4, os.cpu_count() or 1)  # config_overrides: four jobs at once even on two cores
         self.conf.write_text(SLURM_CONF.format(root=self.root, ctl_port=ctl_port, d_port=d_port, cpus=cpus))
         self._wait(lambda: (munge / "munge.socket").exists(), timeout, "munged's socket")
         self._daemon("slurmctld", "-D", "-f", str(self.conf))

@@ -83,11 +83,13 @@ def test_toy_smoke_array_finishes_after_the_submitter_is_killed_and_equals_a_loc
 ):
     """Must-show: the toy suite at --budget smoke as a job array; the submitting process is killed
     right after submission, every job still finishes, status shows them, the tables equal a local run's."""
-    local = run_cli(*SMOKE, "--device", "cpu", "--jobs", "1", "--out", tmp_path / "local", cache_dir=cache_dir)
+    # Two local workers get cores // 2 threads each (benchmark.executors); each SLURM job as many.
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    local = run_cli(*SMOKE, "--device", "cpu", "--jobs", "2", "--out", tmp_path / "local", cache_dir=cache_dir)
     assert local.returncode == 0, local.stderr
 
     out = tmp_path / "slurm"
-    args = [*SMOKE, "--executor", "slurm", "--slurm-gpus", "0", "--slurm-cpus", "1", "--out", out]
+    args = [*SMOKE, "--executor", "slurm", "--slurm-gpus", "0", "--slurm-cpus", threads, "--out", out]
     submitter = start_cli(*args, cache_dir=cache_dir)
     submitted = wait_for(lambda: [read(p) for p in out.glob("runs/*/*/slurm.json")], 120, "slurm.json", slurm_cluster)
     wait_for(lambda: len(list(out.glob("runs/*/*/slurm.json"))) == 3, 30, "three slurm.json")
@@ -111,7 +113,7 @@ def test_toy_smoke_array_finishes_after_the_submitter_is_killed_and_equals_a_loc
         slurm_table = pd.read_csv(out / "tables" / "toy" / name)
         local_table = pd.read_csv(tmp_path / "local" / "tables" / "toy" / name)
         assert len(slurm_table) > 0
-        pd.testing.assert_frame_equal(slurm_table, local_table)  # bit-identical: same seeds, one thread each
+        pd.testing.assert_frame_equal(slurm_table, local_table)  # bit-identical: same seeds and threads
     assert final_metrics(out) == final_metrics(tmp_path / "local")
 
 
