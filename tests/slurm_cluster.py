@@ -128,6 +128,11 @@ class SlurmCluster:
         out = self.run("squeue", "-h", "-r", "-o", "%i|%T").stdout
         return dict(line.split("|") for line in out.split())
 
+    def held_after_requeue(self) -> list[str]:
+        """Jobs waiting for their begin time, as SLURM holds a requeued job for a while."""
+        out = self.run("squeue", "-h", "-r", "-t", "PENDING", "-o", "%i|%r").stdout
+        return [job for job, _, reason in (line.partition("|") for line in out.split()) if reason == "BeginTime"]
+
     def drain_queue(self, timeout: float = 60) -> None:
         """Cancel every job and wait until the queue is empty (tests leave no job behind)."""
         if self.jobs():
