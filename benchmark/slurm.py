@@ -312,7 +312,7 @@ def sbatch_lines(options: SlurmOptions, device: str, name: str, n_jobs: int, fol
     """The ``#SBATCH`` and setup lines of the array's script, as submitit writes them."""
     from submitit.slurm.slurm import _make_sbatch_string
 
-    params = array_parameters(options, device, name, "<cache job>")
+    params = array_parameters(options, device, name, "CACHE_JOB_ID")
     text = _make_sbatch_string(command=SBATCH_COMMAND, folder=folder / "%j", map_count=n_jobs if n_jobs > 1 else None,
                                **params)  # fmt: skip
     return [line for line in text.splitlines() if line.startswith("#SBATCH") or line in params["setup"]]
