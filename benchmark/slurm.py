@@ -207,7 +207,12 @@ def _code_root() -> Path:
     return Path(benchmark.__file__).resolve().parent.parent
 
 
+_REQUEUEING = False  # set once submitit has checkpointed and is requeueing this job itself
+
+
 def _on_sigterm(signum, frame):
+    if _REQUEUEING:
+        return  # the SIGTERM of submitit's own `scontrol requeue`: it exits right after logging it
     raise Interrupted("SIGTERM: cancelled, requeued or preempted")
 
 
@@ -253,6 +258,8 @@ class CellJob:
         """
         import submitit
 
+        global _REQUEUEING
+        _REQUEUEING = True
         return submitit.helpers.DelayedSubmission(self, *args, **kwargs)
 
 
