@@ -119,7 +119,9 @@ def cell_state(folder: RunFolder, queue: SlurmQueue | None = None) -> CellState:
     slurm = folder.slurm() or {}
     status_owner = (status or {}).get("owner") or {}
     total = identity.get("total_steps")
-    job = status_owner.get("slurm_job") or slurm.get("job_id")
+    # The newer of the job that last ran the cell and the job last submitted for it.
+    resubmitted = slurm.get("submitted", 0) > (status or {}).get("updated", 0)
+    job = (slurm.get("job_id") if resubmitted else None) or status_owner.get("slurm_job") or slurm.get("job_id")
     slurm_log = (status or {}).get("slurm_log") or slurm.get("stderr")
     cell = CellState(folder, identity, "pending", total=total, job=job, status=status, log=slurm_log)
     state = (status or {}).get("state")
@@ -143,10 +145,16 @@ def cell_state(folder: RunFolder, queue: SlurmQueue | None = None) -> CellState:
     cell.step = stopped_at
     queued = _queued_state(job, queue)
     if queued is not None:
+        cell.job = job
         cell.state = "queued"
         cell.reason = queued.lower() + (f", resumes after step {stopped_at}" if stopped_at else "")
         return cell
-    if state == "running" and status_owner.get("slurm_job") and queue is not None and queue.states([job]) is not None:
+    if (
+        state == "running"
+        and status_owner.get("slurm_job") == job
+        and queue is not None
+        and queue.states([job]) is not None
+    ):
         # Its job left the queue while the cell ran, and nothing was written: killed without a
         # signal it could act on (SIGKILL, out of memory, a node failure).
         cell.state = "failed"
