@@ -267,17 +267,23 @@ def run_cell(cell: Cell, ctx: SuiteContext, retry_failed: bool = False, job: dic
     job = dict(job or {})
     folder = ctx.store.folder(cell.key)
     folder.register(cell_identity(cell), cell.resolved())
+    if _done(folder, retry_failed):  # checked again under the lease: another process may finish it meanwhile
+        return "skipped"
     lease = CellLease.acquire(folder.path, queue_states=SlurmQueue(), **job)
     if lease is None:
         log.warning("cell %s is being trained by another process; leaving it to that one", cell.cell_id)
         return "busy"
     try:
-        state = (folder.status() or {}).get("state")
-        if state == "finished" or (state == "failed" and not retry_failed):
+        if _done(folder, retry_failed):
             return "skipped"
         return _run_owned_cell(cell, ctx, folder, lease, job)
     finally:
         lease.release()
+
+
+def _done(folder, retry_failed: bool) -> bool:
+    state = (folder.status() or {}).get("state")
+    return state == "finished" or (state == "failed" and not retry_failed)
 
 
 def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> str:
