@@ -206,6 +206,7 @@ class SuiteConfig:
     path: str | None = None
     perceptual: str | None = None
     perceptual_options: dict = field(default_factory=dict)
+    executor: str | dict | None = None  # where cells run; checked by benchmark.slurm.resolve_executor
 
     def method(self, label: str) -> MethodEntry:
         for m in self.methods:
@@ -632,6 +633,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         path=where,
         perceptual=perceptual.get("name"),
         perceptual_options=dict(perceptual.get("options") or {}),
+        executor=raw.get("executor"),
     )
 
 
@@ -685,6 +687,7 @@ SUITE_KEYS = (
     "train",
     "eval",
     "budgets",
+    "executor",
 )
 
 

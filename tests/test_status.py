@@ -1,0 +1,92 @@
+"""``status`` and the run folders as the record, on the local executor: every state, and two suite
+commands at once on one output folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmark.config import load_suite
+from benchmark.runner import expand_cells
+from benchmark.store import ResultsStore
+from tests.conftest import tiny_suite, write_suite
+from tests.test_cli import ROOT, run_cli
+from tests.test_slurm import assert_trained_once, final_metrics, read, run_dirs, status_lines
+
+DIGIT7 = [{"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]}]
+
+
+def test_status_shows_finished_failed_running_and_pending_cells(tmp_path, cache_dir):
+    out = tmp_path / "out"
+    quick = write_suite(tmp_path / "quick.yaml", tiny_suite(name="quick", methods=["transfergan"], seeds=[0, 1],
+                                                            targets=DIGIT7))  # fmt: skip
+    broken = [c for c in expand_cells(load_suite(str(quick))) if c.seed == 1][0]
+    checkpoint = ResultsStore(out).run_dir(broken.key) / "checkpoints" / "last.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"not a checkpoint")  # the cell crashes when it loads it
+    result = run_cli("--suite", quick, "--out", out, "--jobs", "2", "--no-progress", "--no-report", cache_dir=cache_dir)
+    assert result.returncode == 1 and "finished 1, failed 1" in result.stdout, result.stdout + result.stderr
+
+    train = {"steps": 100000, "batch_size": 4, "eval_every": 50000, "log_every": 10, "hflip": False}
+    long = write_suite(tmp_path / "long.yaml", tiny_suite(name="long", methods=["transfergan"], seeds=[0, 1],
+                                                          targets=DIGIT7, train=train))  # fmt: skip
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1", "GTB_LEASE_HEARTBEAT": "0.3"}
+    cmd = [sys.executable, str(ROOT / "run_benchmark.py"), "--suite", str(long), "--out", str(out), "--jobs", "1",
+           "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            lines = status_lines(out, cache_dir, "long") if (out / "runs" / "long").is_dir() else {}
+            running = lines.get("digit7-5shot-transfergan-s0", "")
+            if re.search(r"running +step [1-9]\d*/100000", running):
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError(f"no running cell with progress: {lines}")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    status = run_cli("status", "--out", out, cache_dir=cache_dir)
+    assert status.returncode == 0, status.stderr
+    assert "suite quick: 2 cells (1 finished, 1 failed)" in status.stdout
+    assert "suite long: 2 cells (2 pending)" in status.stdout
+    assert f"on {os.uname().nodename} pid {proc.pid}" in running
+    quick_lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.startswith("  ")}
+    assert "finished  step 4/4" in quick_lines["digit7-5shot-transfergan-s0"]
+    failed = quick_lines["digit7-5shot-transfergan-s1"]
+    assert re.search(r"failed +\w+Error: .*log: .*/log.txt", failed), failed
+    assert "Traceback" in Path(failed.split("log: ")[1]).read_text()
+    long_lines = {line.split()[0]: line for line in status.stdout.split("suite long")[1].splitlines()[1:]}
+    killed = long_lines["digit7-5shot-transfergan-s0"]
+    assert re.search(r"pending +interrupted at step \d+ \(its process died\); resumes", killed), killed
+    assert "pending   not started" in long_lines["digit7-5shot-transfergan-s1"]
+
+    with sqlite3.connect(out / "results.sqlite") as db:  # status rebuilt the index from the run folders
+        rows = dict(db.execute("SELECT cell_id || ' ' || suite, status FROM cells").fetchall())
+    assert sorted(rows.values()) == ["failed", "finished", "pending", "pending"]
+
+
+def test_two_local_suite_commands_at_once_never_train_a_cell_twice(tmp_path, cache_dir):
+    suite = write_suite(tmp_path / "twice.yaml", tiny_suite(name="twice", methods=["transfergan"], seeds=[0, 1]))
+    out = tmp_path / "out"
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(ROOT / "run_benchmark.py"), "--suite", str(suite), "--out", str(out), "--jobs", "1",
+           "--no-progress", "--no-report"]  # fmt: skip
+    procs = [subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    trained = [int(re.search(r"finished (\d+)", stdout).group(1)) for stdout, _ in outputs]
+    assert sum(trained) == 4, outputs  # every cell trained by exactly one of the two
+    assert_trained_once(out, n_cells=4)
+    assert all(steps == (0, 2, 4) for steps, _ in final_metrics(out).values())
+    assert all(read(run / "status.json")["state"] == "finished" for run in run_dirs(out).values())
+    assert "(4 finished)" in run_cli("status", "--out", out, cache_dir=cache_dir).stdout
