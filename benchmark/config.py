@@ -53,6 +53,13 @@ class TrainConfig:
         log_every: write the losses to the run log every n steps.
         stage_scale: the factor every method's stage lengths are multiplied by; named budgets set
             it to their steps over the suite's (``--budget smoke``), and the dry run prints it.
+        amp: opt-in bfloat16 autocast of each training step (changes the numbers; docs/performance.md).
+        compile: opt-in ``torch.compile`` of G's and D's forward: true for the default backend
+            (inductor), or a backend's name ("aot_eager" checks the tracing without code generation).
+        fused_adam: on a CUDA device, Adam's fused kernel (the same update in one launch); never
+            used on a CPU, whose numbers it therefore cannot change.
+        cudnn_benchmark: on a CUDA device, let cuDNN time its convolution algorithms and keep the
+            fastest (the same convolutions, not bit-reproducible across runs); no effect on a CPU.
     """
 
     steps: int = 5000
@@ -71,9 +78,18 @@ class TrainConfig:
     checkpoint_every: int | None = None
     log_every: int = 50
     stage_scale: float = 1.0
+    amp: bool = False
+    compile: bool | str = False
+    fused_adam: bool = True
+    cudnn_benchmark: bool = True
 
     def __post_init__(self):
         _positive(self, "steps", "batch_size", "r1_every", "eval_every", "log_every")
+        if not isinstance(self.compile, (bool, str)) or self.compile == "":
+            raise BenchmarkError(f"train: compile must be true, false or a torch.compile backend, got {self.compile!r}")
+        for name in ("amp", "fused_adam", "cudnn_benchmark"):
+            if not isinstance(getattr(self, name), bool):
+                raise BenchmarkError(f"train: {name} must be true or false, got {getattr(self, name)!r}")
         if not 0 < self.stage_scale <= 1:
             raise BenchmarkError(f"train: stage_scale must be in (0, 1], got {self.stage_scale!r}")
         if not 0 <= self.mixing_prob <= 1 or not 0 <= self.ema_decay < 1:

@@ -10,6 +10,7 @@ that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -76,6 +77,28 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
         b_ema.copy_(b)
 
 
+def compile_forward(module: torch.nn.Module, backend: str = "inductor") -> None:
+    """Route ``module``'s calls through ``torch.compile`` in place (parameters and state dict unchanged).
+
+    A call whose first input is a leaf tensor that requires grad stays eager: that is R1's real
+    batch, whose penalty differentiates the input gradient again, and compiled graphs (AOTAutograd)
+    have no double backward. Shapes are static (a new batch size recompiles, up to dynamo's limit,
+    then runs eagerly): with symbolic sizes dynamo cannot trace the noise maps' ``torch.randn``.
+    Compile after any ``copy.deepcopy`` of the module: a copy would share the original's compiled
+    function.
+    """
+    eager = module.forward
+    compiled = torch.compile(eager, backend=backend, dynamic=False)
+
+    def forward(*args, **kwargs):
+        first = args[0] if args else None
+        if isinstance(first, torch.Tensor) and first.is_leaf and first.requires_grad:
+            return eager(*args, **kwargs)
+        return compiled(*args, **kwargs)
+
+    module.forward = forward
+
+
 class Trainer:
     """Trains one method on one target.
 
@@ -116,6 +139,13 @@ class Trainer:
         # Set up.
         method.to(self.device)
         method.attach_ema()
+        # Speed settings (docs/performance.md): the CUDA-only ones never touch a CPU run's numbers.
+        if config.compile:
+            for net in (method.G, method.D):
+                if net is not None:
+                    compile_forward(net, "inductor" if config.compile is True else config.compile)
+        if config.cudnn_benchmark and self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.groups = method.param_groups()
         self.optimizers = self._build_optimizers()
         self.schedule = resolve_schedule(method.name, method.stages(), config.steps, config.stage_scale)
@@ -138,14 +168,30 @@ class Trainer:
         def lr(group) -> float:
             return cfg.lr * group.lr_mult * (cfg.mapping_lr_mult if group.mapping else 1.0)
 
+        fused = cfg.fused_adam and self.device.type == "cuda"
         return {
             name: torch.optim.Adam(
                 [{"params": g.params, "lr": lr(g)} for g in self.groups if g.optimizer == name],
                 lr=cfg.lr,
                 betas=cfg.betas,
+                fused=True if fused else None,  # None: torch's default (on a CPU, the for-loop update)
             )
             for name in sorted({g.optimizer for g in self.groups})
         }
+
+    def _to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """A host tensor drawn from the training RNG, on the training device. On CUDA it goes through
+        pinned memory without blocking: a plain copy would wait for the GPU to finish all queued work
+        each time latents are drawn (the same values either way)."""
+        if self.device.type != "cuda":
+            return tensor.to(self.device)
+        return tensor.pin_memory().to(self.device, non_blocking=True)
+
+    def _autocast(self):
+        """bfloat16 autocast around a step when ``train.amp`` is on (the method's backward included)."""
+        if not self.config.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
     # -- randomness --------------------------------------------------------------------------
     def sample_latents(self, batch: int, labels: torch.Tensor | None = None) -> Latents:
@@ -156,24 +202,24 @@ class Trainer:
         """
         g = self.generator
         style_dim = self.method.style_dim
-        z = torch.randn(batch, style_dim, generator=g).to(self.device)
+        z = self._to_device(torch.randn(batch, style_dim, generator=g))
         if not self.method.target.conditional:
             labels = None
         elif labels is None:
-            labels = torch.randint(self.method.target.n_classes, (batch,), generator=g).to(self.device)
+            labels = self._to_device(torch.randint(self.method.target.n_classes, (batch,), generator=g))
         mix = torch.rand((), generator=g).item() < self.config.mixing_prob
         if mix and self.method.n_style_blocks > 1:
             # rosinality: the first style drives blocks 0..k, k drawn uniformly from 0..n_blocks-2.
-            mix_z = torch.randn(batch, style_dim, generator=g).to(self.device)
+            mix_z = self._to_device(torch.randn(batch, style_dim, generator=g))
             crossover = int(torch.randint(self.method.n_style_blocks - 1, (), generator=g))
             return Latents(z, labels, mix_z, crossover)
         return Latents(z, labels)
 
     def next_batch(self) -> Batch:
-        idx = self.queue.next().to(self.device)
+        idx = self._to_device(self.queue.next())
         images = self.data.images[idx].float() / 127.5 - 1
         if self.hflip:
-            flip = (torch.rand(len(idx), generator=self.generator) < 0.5).to(self.device)
+            flip = self._to_device(torch.rand(len(idx), generator=self.generator) < 0.5)
             images = torch.where(flip[:, None, None, None], images.flip(3), images)
         labels = None if self.data.labels is None else self.data.labels[idx]
         return Batch(images, labels if self.method.target.conditional else None, idx)
@@ -303,7 +349,8 @@ class Trainer:
             for phase in stage.phases:
                 optimizer = self.optimizers[phase]
                 optimizer.zero_grad(set_to_none=True)
-                terms = self.method.accumulate_gradients(phase, batch, ctx)
+                with self._autocast():
+                    terms = self.method.accumulate_gradients(phase, batch, ctx)
                 optimizer.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0) + v.float()

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -42,11 +41,7 @@ from benchmark.features import build_extractor  # noqa: E402
 from benchmark.features.inception import FILENAME, to_uint8  # noqa: E402
 from benchmark.metrics import frechet_distance  # noqa: E402
 from benchmark.nets import BackboneConfig, StyledGenerator  # noqa: E402
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from benchmarks.common import timed  # noqa: E402
 
 
 def cleanfid_features(G, inception_folder: Path, count: int, batch: int, device: torch.device) -> np.ndarray:
@@ -85,12 +80,46 @@ def our_features(G, extractor, count: int, batch: int, device: torch.device) -> 
     return torch.cat(out).numpy()
 
 
-def timed(fn, device):
-    synchronize(device)
-    start = time.perf_counter()
-    result = fn()
-    synchronize(device)
-    return result, time.perf_counter() - start
+def measure(
+    G,
+    folder: Path,
+    count: int,
+    batch: int,
+    device: torch.device,
+    resize: str = "auto",
+    workers: int | None = None,
+    seed: int = 0,
+    fid_dims: int | None = None,
+) -> dict:
+    """Both pipelines on ``G`` with the Inception file in ``folder``: seconds, images/s and the two FIDs.
+
+    The FID of each side is against a reference set of ``count`` other samples of ``G`` (ours),
+    computed on ``device``; a side's images/s counts its features and its FID. ``fid_dims`` keeps
+    only the first features for the FIDs (gpu_check.py --dry: a 2048-d eigendecomposition alone
+    takes seconds of CPU).
+    """
+    extractor = build_extractor("inception", device=str(device), path=str(folder), resize=resize, workers=workers)
+    torch.manual_seed(seed + 1)
+    reference = our_features(G, extractor, count, batch, device)
+    with torch.no_grad():  # warm-up: first-call costs (kernels, resize taps) stay out of both timings
+        our_features(G, extractor, batch, batch, device)
+        cleanfid_features(G, folder, batch, batch, device)
+        torch.manual_seed(seed)
+        ours, t_ours = timed(lambda: our_features(G, extractor, count, batch, device), device)
+        torch.manual_seed(seed)
+        theirs, t_theirs = timed(lambda: cleanfid_features(G, folder, count, batch, device), device)
+    dims = slice(None, fid_dims)
+    fid_ours, t_fid = timed(lambda: frechet_distance(reference[:, dims], ours[:, dims], device=device), device)
+    fid_theirs = frechet_distance(reference[:, dims], theirs[:, dims], device=device)
+    return {
+        "count": count,
+        "features_seconds": {"ours": t_ours, "clean-fid": t_theirs},
+        "fid_seconds": t_fid,
+        "images_per_second": {"ours": count / (t_ours + t_fid), "clean-fid": count / (t_theirs + t_fid)},
+        "fid": {"ours": fid_ours, "clean-fid": fid_theirs},
+        "relative_fid_difference": abs(fid_ours - fid_theirs) / max(abs(fid_theirs), 1e-12),
+        "max_feature_difference": float(np.abs(ours - theirs).max()),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,41 +153,27 @@ def main(argv: list[str] | None = None) -> None:
             folder = Path(tmp)
             save_standin(folder)
             network = "stand-in network"
-        extractor = build_extractor(
-            "inception", device=str(device), path=str(folder), resize=args.resize, workers=args.workers
-        )
         torch.manual_seed(args.seed)
         G = StyledGenerator(BackboneConfig(resolution=args.resolution)).to(device).eval()
         print(
             f"{args.count} images of {args.resolution} px in batches of {args.batch} on {device} "
             f"({torch.get_num_threads()} torch threads), {network}, our resize: {args.resize}"
         )
+        result = measure(G, folder, args.count, args.batch, device, args.resize, args.workers, args.seed)
 
-        # Reference statistics (the "real" side): other samples of the same generator.
-        torch.manual_seed(args.seed + 1)
-        reference = our_features(G, extractor, args.count, args.batch, device)
-
-        with torch.no_grad():  # warm-up: first-call costs (kernels, resize taps) stay out of both timings
-            our_features(G, extractor, args.batch, args.batch, device)
-            cleanfid_features(G, folder, args.batch, args.batch, device)
-            torch.manual_seed(args.seed)
-            ours, t_ours = timed(lambda: our_features(G, extractor, args.count, args.batch, device), device)
-            torch.manual_seed(args.seed)
-            theirs, t_theirs = timed(lambda: cleanfid_features(G, folder, args.count, args.batch, device), device)
-        fid_ours, t_fid = timed(lambda: frechet_distance(reference, ours), device)
-        fid_theirs = frechet_distance(reference, theirs)
-
-    def rate(seconds):
-        return args.count / (seconds + t_fid)
-
+    t_ours, t_theirs = result["features_seconds"]["ours"], result["features_seconds"]["clean-fid"]
+    rate, t_fid = result["images_per_second"], result["fid_seconds"]
     print(f"{'':28s}{'features s':>11s}{'+ FID s':>9s}{'images/s':>10s}")
-    print(f"{'clean-fid get_model_features':28s}{t_theirs:11.2f}{t_fid:9.2f}{rate(t_theirs):10.1f}")
-    print(f"{'ours (inception extractor)':28s}{t_ours:11.2f}{t_fid:9.2f}{rate(t_ours):10.1f}")
-    ratio, features_ratio = rate(t_ours) / rate(t_theirs), t_theirs / t_ours
+    print(f"{'clean-fid get_model_features':28s}{t_theirs:11.2f}{t_fid:9.2f}{rate['clean-fid']:10.1f}")
+    print(f"{'ours (inception extractor)':28s}{t_ours:11.2f}{t_fid:9.2f}{rate['ours']:10.1f}")
+    ratio, features_ratio = rate["ours"] / rate["clean-fid"], t_theirs / t_ours
     print(f"throughput ratio ours / clean-fid: {ratio:.2f}x (sampling + features only: {features_ratio:.2f}x)")
-    print(f"max |feature difference|: {np.abs(ours - theirs).max():.3g}")
-    relative = abs(fid_ours - fid_theirs) / max(abs(fid_theirs), 1e-12)
-    print(f"FID ours {fid_ours:.6f}  clean-fid pipeline {fid_theirs:.6f}  relative difference {relative:.2e}")
+    print(f"max |feature difference|: {result['max_feature_difference']:.3g}")
+    fid = result["fid"]
+    print(
+        f"FID ours {fid['ours']:.6f}  clean-fid pipeline {fid['clean-fid']:.6f}  "
+        f"relative difference {result['relative_fid_difference']:.2e}"
+    )
 
 
 if __name__ == "__main__":

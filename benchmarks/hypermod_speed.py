@@ -36,13 +36,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-GIB = 2**30
+from benchmarks.common import GIB, current_rss_bytes  # noqa: E402
+
 IMPLEMENTATIONS = ("per-class", "per-sample")
-
-
-def current_rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
 def measure(args) -> dict:

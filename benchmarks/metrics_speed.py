@@ -37,19 +37,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import GIB, current_rss_bytes, gib  # noqa: E402
+
 DIM = 2048
 SIZES = (5_000, 10_000, 50_000)
 METRICS = ("fid", "kid", "kmmd", "prdc")
+DTYPES = ("float32", "float64")
 WARM_UP_ROWS = 64
-GIB = 2**30
 HEADER = ("metric", "  ours s", " ours peak", "   ref s", "  ref peak", " speed-up", " memory", "rel. diff")
 
 
-def make_features(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Non-negative float32 features like pooled Inception activations; the fakes slightly off."""
+def make_features(n: int, seed: int, dim: int = DIM, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative features like pooled Inception activations (float32 by default); the fakes slightly off."""
     rng = np.random.default_rng(seed)
-    real = rng.random((n, DIM), dtype=np.float32)
-    fake = rng.random((n, DIM), dtype=np.float32) * np.float32(1.05)
+    real = rng.random((n, dim), dtype=np.float32).astype(dtype)
+    fake = (rng.random((n, dim), dtype=np.float32) * np.float32(1.05)).astype(dtype)
     return real, fake
 
 
@@ -125,18 +127,15 @@ def metric_call(metric: str, implementation: str, device: str):
     return {"fid": fid, "kid": kid, "prdc": prdc_package}[metric]
 
 
-def current_rss_bytes() -> int:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def measure(metric: str, implementation: str, n: int, device: str, seed: int) -> dict:
+def measure(
+    metric: str, implementation: str, n: int, device: str, seed: int, dim: int = DIM, dtype: str = "float32"
+) -> dict:
     import torch
 
     call = metric_call(metric, implementation, device)
     cuda = device.startswith("cuda") and implementation == "ours"
-    call(*make_features(WARM_UP_ROWS, seed + 1))
-    real, fake = make_features(n, seed)
+    call(*make_features(WARM_UP_ROWS, seed + 1, dim, dtype))
+    real, fake = make_features(n, seed, dim, dtype)
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -158,9 +157,9 @@ def measure(metric: str, implementation: str, n: int, device: str, seed: int) ->
 # --- the driver ----------------------------------------------------------------------------------
 
 
-def run_worker(metric: str, implementation: str, n: int, device: str, seed: int) -> dict:
+def run_worker(metric: str, implementation: str, n: int, device: str, seed: int, dtype: str = "float32") -> dict:
     command = [sys.executable, __file__, "--worker", metric, implementation, str(n)]
-    command += ["--device", device, "--seed", str(seed)]
+    command += ["--device", device, "--seed", str(seed), "--dtype", dtype]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{metric} {implementation} N={n} failed:\n{done.stderr[-2000:]}")
@@ -171,10 +170,6 @@ def relative_difference(ours, reference) -> float:
     if isinstance(ours, dict):
         return max(relative_difference(ours[key], reference[key]) for key in reference)
     return abs(ours - reference) / max(abs(reference), 1e-300)
-
-
-def gib(size) -> str:
-    return "-" if size is None else f"{size / GIB:.2f} GiB"
 
 
 def print_row(metric: str, ours: dict, reference: dict | None, skipped: str | None) -> None:
@@ -199,30 +194,31 @@ def main() -> None:
     parser.add_argument("--metrics", nargs="+", choices=METRICS, default=list(METRICS))
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:index] for our metrics")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", choices=DTYPES, default="float32", help="feature dtype (float64: exact references)")
     worker_fields = ("METRIC", "IMPLEMENTATION", "N")
     parser.add_argument("--worker", nargs=3, metavar=worker_fields, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.worker:
         metric, implementation, n = args.worker
-        print(json.dumps(measure(metric, implementation, int(n), args.device, args.seed)))
+        print(json.dumps(measure(metric, implementation, int(n), args.device, args.seed, dtype=args.dtype)))
         return
 
-    print(f"D = {DIM}, float32 features; ours on {args.device}, references on the CPU")
+    print(f"D = {DIM}, {args.dtype} features; ours on {args.device}, references on the CPU")
     print(f"host: {os.cpu_count()} CPU cores, {available_bytes() / GIB:.1f} GiB RAM available")
     print("peak = extra memory during the call (ours on CUDA: device memory); ratios are reference / ours")
     for n in args.sizes:
         print(f"\nN = {n:,} real and {n:,} generated")
         print("  ".join(HEADER), flush=True)
         for metric in args.metrics:
-            ours = run_worker(metric, "ours", n, args.device, args.seed)
+            ours = run_worker(metric, "ours", n, args.device, args.seed, args.dtype)
             reference, skipped = None, None
             if metric != "kmmd":
                 needed, available = reference_memory_bytes(metric, n), available_bytes()
                 if needed > available:
                     skipped = f"needs about {needed / GIB:.0f} GiB, {available / GIB:.0f} GiB available"
                 else:
-                    reference = run_worker(metric, "reference", n, args.device, args.seed)
+                    reference = run_worker(metric, "reference", n, args.device, args.seed, args.dtype)
             print_row(metric, ours, reference, skipped)
 
 

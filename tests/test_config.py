@@ -50,6 +50,9 @@ def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
         (lambda s: s.pop("targets"), "missing required key"),
         (lambda s: s.update(methods=[{"name": "freezed", "source": "nope"}]), "unknown source 'nope'"),
         (lambda s: s.update(methods=[{"name": "minegan", "options": {"sources": ["nope"]}}]), "unknown source 'nope'"),
+        (lambda s: s["train"].update(compile=""), "compile must be true, false or a torch.compile backend"),
+        (lambda s: s["train"].update(amp="bf16"), "amp must be true or false"),
+        (lambda s: s["train"].update(fused_adam=1), "fused_adam must be true or false"),
     ],
 )
 def test_bad_suites_give_clear_errors(mutate, message):

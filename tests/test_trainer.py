@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from benchmark.errors import DivergedError
-from benchmark.trainer import Trainer
+from benchmark.trainer import Trainer, compile_forward
 from methods import Stage, build_method
 from methods.base import AdversarialMethod
 from tests.methods.helpers import quick_config, toy_data, toy_target
@@ -135,3 +135,55 @@ def test_stages_narrow_what_trains(tiny_source):
     trainer.run()
     assert all(torch.equal(v, g_at[2][k]) for k, v in g_before.items())
     assert any(not torch.equal(v, g_at[3][k]) for k, v in g_before.items())
+
+
+def test_cpu_runs_keep_the_plain_loop(tiny_source):
+    """The CUDA-only speed settings are on by default and change nothing on a CPU."""
+    benchmark_mode = torch.backends.cudnn.benchmark
+    trainer = _trainer(tiny_source, 2)
+    assert trainer.config.fused_adam and trainer.config.cudnn_benchmark and not trainer.config.amp
+    assert all(not o.defaults["fused"] for o in trainer.optimizers.values())
+    assert torch.backends.cudnn.benchmark == benchmark_mode
+    assert "forward" not in vars(trainer.method.G) and "forward" not in vars(trainer.method.D)  # not compiled
+
+
+def test_amp_runs_each_step_under_bf16_autocast(tiny_source):
+    seen = []
+    trainer = _trainer(tiny_source, 2, amp=True)
+    original = trainer.method.accumulate_gradients
+
+    def spy(phase, batch, ctx):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return original(phase, batch, ctx)
+
+    trainer.method.accumulate_gradients = spy
+    trainer.run()  # finite losses, or DivergedError
+    assert seen == [(True, torch.bfloat16)] * 4  # two steps of D and G
+    assert not torch.is_autocast_enabled("cpu")
+
+
+def test_compile_forward_compiles_all_but_the_r1_pass():
+    """Compiled graphs have no double backward: R1's real batch (a leaf needing grad) runs eager."""
+    from torch._dynamo.testing import CompileCounterWithBackend
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Softplus(), torch.nn.Flatten(), torch.nn.LazyLinear(1))
+    images = torch.randn(2, 1, 6, 6)
+    eager = net(images)
+    counter = CompileCounterWithBackend("aot_eager")
+    compile_forward(net, counter)
+    try:
+        fake = images * torch.ones((), requires_grad=True)  # not a leaf, as a generator's output
+        assert torch.allclose(net(fake), eager) and counter.frame_count == 1
+        real = images.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(net(real).sum(), real, create_graph=True)
+        grad.pow(2).sum().backward()  # raises if the graph came from AOTAutograd
+        assert counter.frame_count == 1 and net[0].weight.grad is not None
+    finally:
+        torch._dynamo.reset()
+
+
+def test_compile_option_wraps_g_and_d(tiny_source):
+    trainer = _trainer(tiny_source, 2, compile="eager")
+    assert "forward" in vars(trainer.method.G) and "forward" in vars(trainer.method.D)
+    assert "forward" not in vars(trainer.method.G_ema)  # evaluation samples eagerly

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,35 +9,13 @@ import torch.nn.functional as F
 from benchmark.errors import BenchmarkError
 from benchmark.features import build_extractor
 from benchmark.features.vgg import FILENAME, IMAGENET_MEAN, IMAGENET_STD, URL
-
-
-def _random_vgg16_state() -> dict[str, torch.Tensor]:
-    """Every key and shape of torchvision's vgg16 state dict with seeded random values.
-
-    The fully connected weights are one random column repeated (stride 0), so the file stays
-    at the size of the conv weights (~60 MB instead of 550 MB).
-    """
-    from torchvision.models import vgg16
-
-    with torch.device("meta"):
-        shapes = {k: v.shape for k, v in vgg16().state_dict().items()}
-    generator = torch.Generator().manual_seed(0)
-    state = {}
-    for key, shape in shapes.items():
-        if key.endswith("bias"):
-            state[key] = torch.randn(shape, generator=generator) * 0.1
-        elif key.startswith("features."):
-            state[key] = torch.randn(shape, generator=generator) * math.sqrt(2 / (shape[1] * shape[2] * shape[3]))
-        else:
-            column = torch.randn(shape[0], 1, generator=generator) * math.sqrt(2 / shape[1])
-            state[key] = column.expand(shape)
-    return state
+from tests.features.standin import random_vgg16_state
 
 
 @pytest.fixture(scope="module")
 def vgg_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("vgg") / FILENAME
-    state = _random_vgg16_state()
+    state = random_vgg16_state()
     torch.save(state, path)
     return path, state
 
