@@ -8,6 +8,7 @@ from datasets import (  # noqa: F401  (registers)
     flowers102,
     insect30,
     mnist,
+    mnist5k,
     places365,
     stanford_cars,
     stanford_dogs,

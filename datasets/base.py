@@ -65,6 +65,9 @@ class DatasetLoader:
     splits: ClassVar[tuple[str, ...]] = ("train",)
     needs_root: ClassVar[bool] = True
     has_bboxes: ClassVar[bool] = False  # records carry object boxes, so crop="bbox" means something
+    # The side of a black square the images are centred on before cropping and resizing, where a
+    # data set is conventionally padded (MNIST's 28-px digits on LeNet-5's 32-px field); None: as stored.
+    canvas: ClassVar[int | None] = None
     # A file or folder at the top of the extracted dataset, and the folder names its archive (or
     # torchvision) puts it in: a root that lacks ``marker`` but has ``<subfolder>/marker`` is
     # descended into, so users may pass either the extraction folder or the dataset's own folder.

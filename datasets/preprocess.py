@@ -1,12 +1,12 @@
-"""Shared preprocessing: crop, resize to the suite's resolution, cache as one uint8 tensor file.
+"""Shared preprocessing: pad, crop and resize to the suite's resolution, cache as one uint8 tensor file.
 
 Every loader's images go through the same code, so two datasets at the same resolution are
 prepared identically. Decoding thousands of JPEGs is the slow part of a suite's start, so the
 result is cached under a hash of everything it depends on (the loader's records, each file's
-size and mtime, the resolution, channels and crop) and written atomically; a second run maps
-that one file into memory, so its pages are read only when used (a few-shot split touches few)
-and processes running cells side by side share them through the OS page cache. Corrupt or
-unreadable images are skipped, counted and reported, never fatal.
+size and mtime, the resolution, channels, crop and the loader's canvas) and written atomically;
+a second run maps that one file into memory, so its pages are read only when used (a few-shot
+split touches few) and processes running cells side by side share them through the OS page
+cache. Corrupt or unreadable images are skipped, counted and reported, never fatal.
 """
 
 from __future__ import annotations
@@ -86,17 +86,39 @@ def crop_box(width: int, height: int, crop: str, bbox=None) -> tuple[int, int, i
     return square_box(((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2), width, height)
 
 
-def crop_and_resize(image: Image.Image, resolution: int, channels: int, crop: str, bbox=None) -> np.ndarray:
+def pad_to_canvas(image: Image.Image, canvas: int, bbox=None) -> tuple[Image.Image, tuple | None]:
+    """The image centred on a ``canvas`` x ``canvas`` square of zeros (black in L and RGB; a side
+    already as long is kept), and its object box moved with it."""
+    width, height = image.size
+    if width >= canvas and height >= canvas:
+        return image, bbox
+    left, top = (max(canvas, width) - width) // 2, (max(canvas, height) - height) // 2
+    padded = Image.new(image.mode, (max(canvas, width), max(canvas, height)))  # zeros
+    padded.paste(image, (left, top))
+    if bbox is not None:
+        bbox = (bbox[0] + left, bbox[1] + top, bbox[2] + left, bbox[3] + top)
+    return padded, bbox
+
+
+def crop_and_resize(
+    image: Image.Image, resolution: int, channels: int, crop: str, bbox=None, canvas: int | None = None
+) -> np.ndarray:
     """One image -> uint8 array (C, resolution, resolution).
 
-    ``center`` takes the largest centred square; ``bbox`` the square around the object box
-    (falling back to ``center`` without a box); ``none`` resizes the whole image. A JPEG much
+    With ``canvas`` (the loader's), an image smaller than it is first centred on a black square of
+    that side: MNIST's 28 px padded to 32, whose pixels then stay exact at 32 px, since a resize to
+    the same size is the identity. ``center`` takes the largest centred square; ``bbox`` the
+    square around the object box (falling back to ``center`` without a box); ``none`` resizes
+    the whole image. A JPEG much
     larger than needed is decoded at 1/2, 1/4 or 1/8 scale in the DCT domain (PIL's draft mode)
     while the crop stays at least ``resolution`` px. The crop is then resized with antialiased
     bicubic interpolation by torch's uint8 kernel, which agrees with PIL's ``resize(BICUBIC)``
     to within one grey level and takes a third of its time; resizing was most of the cost of a
     cold start.
     """
+    mode = "L" if channels == 1 else "RGB"
+    if canvas is not None and min(image.size) < canvas:
+        image, bbox = pad_to_canvas(image.convert(mode), canvas, bbox)  # converted first: black is 0 in L and RGB
     width, height = image.size
     box = crop_box(width, height, crop, bbox)
     if image.format == "JPEG":
@@ -107,7 +129,6 @@ def crop_and_resize(image: Image.Image, resolution: int, channels: int, crop: st
             sx, sy = image.size[0] / width, image.size[1] / height
             left, top = round(box[0] * sx), round(box[1] * sy)  # sizes scaled, not corners, so a square stays one
             box = (left, top, left + round((box[2] - box[0]) * sx), top + round((box[3] - box[1]) * sy))
-    mode = "L" if channels == 1 else "RGB"
     if image.mode != mode:
         image = image.convert(mode)
     left, top, right, bottom = box
@@ -130,6 +151,8 @@ def _file_stamp(loader: DatasetLoader, record: Record):
 def cache_key(loader: DatasetLoader, resolution: int, channels: int, crop: str) -> str:
     stamps = [_file_stamp(loader, r) for r in loader.records()]
     payload = [loader.fingerprint(), stamps, resolution, channels, crop, _FORMAT_VERSION]
+    if loader.canvas is not None:  # only then, so the keys of loaders without a canvas stay as they were
+        payload.append({"canvas": loader.canvas})
     return hashlib.sha1(json.dumps(payload).encode()).hexdigest()[:16]
 
 
@@ -190,7 +213,7 @@ def prepare_images(
         record = records[index]
         try:
             images[index] = torch.from_numpy(
-                crop_and_resize(loader.open_image(record), resolution, channels, crop, record.bbox)
+                crop_and_resize(loader.open_image(record), resolution, channels, crop, record.bbox, loader.canvas)
             )
         except Exception as err:  # PIL raises OSError, SyntaxError, EOFError, struct.error, ... on damaged files
             return f"{type(err).__name__}: {err}"

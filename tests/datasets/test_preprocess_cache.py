@@ -101,3 +101,29 @@ def test_nothing_readable_is_an_error_with_an_example(tmp_path):
         (layout.root / path).write_bytes(b"junk")
     with pytest.raises(BenchmarkError, match=r"insect30: none of the 6 images could be read .*; e\.g\. .*cannot"):
         prepare_images(build_dataset("insect30", layout.root), 16, progress=False)
+
+
+def test_a_loader_canvas_pads_small_images_centred_in_black_and_moves_their_boxes():
+    grey = Image.new("RGB", (28, 20), (200, 100, 50))
+    padded, box = preprocess.pad_to_canvas(grey, 32, bbox=(0, 0, 10, 5))
+    assert padded.size == (32, 32) and box == (2, 6, 12, 11)
+    pixels = np.asarray(padded)
+    assert (pixels[6:26, 2:30] == (200, 100, 50)).all()
+    assert pixels[:6].max() == pixels[26:].max() == pixels[:, :2].max() == pixels[:, 30:].max() == 0
+    wide = Image.new("L", (40, 20), 255)  # a side already as long as the canvas is kept
+    assert preprocess.pad_to_canvas(wide, 32)[0].size == (40, 32)
+    big = Image.new("L", (50, 40), 255)
+    assert preprocess.pad_to_canvas(big, 32)[0] is big
+    # through crop_and_resize: a palette image is converted before padding, so its border is black
+    palette = Image.new("P", (28, 28), 3)
+    palette.putpalette([255, 255, 255] * 256)
+    out = crop_and_resize(palette, 32, 1, "center", canvas=32)
+    assert out.shape == (1, 32, 32) and out[0, 2:30, 2:30].min() == 255 and out[0, :2].max() == 0
+
+
+def test_the_canvas_is_part_of_the_image_cache_key(tmp_path, monkeypatch):
+    layout = build_layout("afhq", tmp_path / "afhq")
+    loader = build_dataset("afhq", layout.root)
+    plain = preprocess.cache_key(loader, 16, 3, "center")
+    monkeypatch.setattr(type(loader), "canvas", 80)
+    assert preprocess.cache_key(loader, 16, 3, "center") != plain
