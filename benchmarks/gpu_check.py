@@ -571,6 +571,7 @@ def plan(sections: tuple[str, ...], sizes: Sizes) -> list[Job]:
         jobs.append(Job("metrics", "metrics", {}, 180))
     if "fid" in sections:
         jobs.append(Job("fid", "fid", {}, 120))
+
     def opt_in(method: str) -> Job:
         return Job(f"train-{method}-opt-in", "train", {"method": method, "variant": "opt-in"}, 240)
 

@@ -44,7 +44,6 @@ METHODS: Registry[type[Method]] = Registry(
 )
 
 
-
 @dataclass(frozen=True)
 class TargetSpec:
     """What a method needs to know about the target.

@@ -137,8 +137,10 @@ def test_bsa_perceptual_to_pixel_ratio_matches_the_official_preprocessing(extrac
 
     with torch.no_grad():
         official = 0.001 * sum(F.l1_loss(a, b) for a, b in zip(official_maps(fake), official_maps(real))) / pixel
-        torchvision_scale = 0.001 * sum(
-            F.l1_loss(a, b) for a, b in zip(extractor.feature_maps(fake), extractor.feature_maps(real))
-        ) / pixel
+        torchvision_scale = (
+            0.001
+            * sum(F.l1_loss(a, b) for a, b in zip(extractor.feature_maps(fake), extractor.feature_maps(real)))
+            / pixel
+        )
     assert abs(ours.item() / official.item() - 1) < 0.01
     assert official.item() > 10 * torchvision_scale.item()  # what torchvision's normalised input would have given

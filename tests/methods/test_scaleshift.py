@@ -38,7 +38,7 @@ def test_scaleshift_trains_only_the_affines_and_d(tiny_source):
     assert not any(backbone.values()), [k for k, m in backbone.items() if m]
     assert affines and all(affines.values()), [k for k, m in affines.items() if not m]
     assert all(m for k, m in moved.items() if k.startswith("D."))
-    decay = 0.999 ** 3  # three steps at train.ema_decay: the average of frozen weights moves from g_running to G
+    decay = 0.999**3  # three steps at train.ema_decay: the average of frozen weights moves from g_running to G
     for k in backbone:
         key = k[2:]
         expected = decay * tiny_source.g_ema_state[key] + (1 - decay) * tiny_source.g_state[key]
