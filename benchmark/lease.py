@@ -10,7 +10,7 @@ lease is released or its owner is dead, which is decided in this order:
    that job's next incarnation (after a requeue SLURM runs one incarnation at a time): the old
    owner is dead;
 2. an owner on this host is alive while its process (pid and start time, so a reused pid does not
-   count) is;
+   count) is, and is not a zombie (exited, not yet reaped);
 3. an owner that is a SLURM job elsewhere is alive while ``squeue`` shows that job running;
 4. otherwise, while its heartbeat (rewritten every ``HEARTBEAT_SECONDS`` by a thread of the
    owner) is younger than ``LEASE_TTL_SECONDS``.
@@ -46,12 +46,21 @@ SLURM_QUEUED = SLURM_RUNNING | {"PENDING", "REQUEUED", "REQUEUE_FED", "REQUEUE_H
 
 
 def process_start_time(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None if it is gone."""
+    """The process's start time in clock ticks since boot (/proc/PID/stat field 22); None if it is gone.
+
+    A zombie counts as gone: it runs no code, and stays until its parent reaps it. A local worker
+    whose parent was SIGKILLed exits on its own (benchmark.executors) but is reparented to PID 1,
+    and a container's or VM's init need not reap orphans (seen: one that never did), so its /proc
+    entry, start time included, can outlive it indefinitely.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return int(stat.rsplit(")", 1)[1].split()[19])
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):  # exited (zombie) or being torn down
+        return None
+    return int(fields[19])
 
 
 def slurm_job_id() -> str | None:

@@ -45,6 +45,24 @@ def test_a_dead_owner_is_taken_over_a_live_one_is_not(tmp_path):
     assert json.loads(taken.path.read_text())["took_over"]["owner"]["pid"] == holder.pid
 
 
+def test_a_zombie_owner_does_not_keep_a_lease(tmp_path):
+    """An exited owner nobody has reaped (an orphan under an init that does not reap) keeps its
+    /proc entry and start time; it still counts as gone."""
+    code = "import sys; from benchmark.lease import CellLease; CellLease.acquire(sys.argv[1], heartbeat=False)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT)
+    try:
+        stat = Path(f"/proc/{holder.pid}/stat")
+        deadline = time.time() + 60
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":  # exited, and not reaped: we do not wait()
+            assert time.time() < deadline, "the lease holder did not exit"
+            time.sleep(0.05)
+        assert current_lease(tmp_path)["owner"]["pid"] == holder.pid and not current_lease(tmp_path)["released"]
+        assert lease_is_held(tmp_path) is None
+        assert CellLease.acquire(tmp_path, heartbeat=False).generation == 2
+    finally:
+        holder.wait()
+
+
 def test_a_reused_pid_does_not_keep_a_lease(tmp_path):
     held = CellLease.acquire(tmp_path, heartbeat=False)
     record = json.loads(held.path.read_text())
