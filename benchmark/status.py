@@ -151,12 +151,14 @@ def cell_state(folder: RunFolder, queue: SlurmQueue | None = None) -> CellState:
         return cell
     if (
         state == "running"
+        and job is not None
         and status_owner.get("slurm_job") == job
         and queue is not None
         and queue.states([job]) is not None
     ):
         # Its job left the queue while the cell ran, and nothing was written: killed without a
-        # signal it could act on (SIGKILL, out of memory, a node failure).
+        # signal it could act on (SIGKILL, out of memory, a node failure). Only a SLURM job: a
+        # local process that died the same way has no job to blame and resumes (below).
         cell.state = "failed"
         cell.reason = f"SLURM job {job} ended at step {stopped_at} without finishing or saying why (killed?)"
         return cell

@@ -3,6 +3,7 @@ commands at once on one output folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -13,13 +14,44 @@ import time
 from pathlib import Path
 
 from benchmark.config import load_suite
+from benchmark.lease import CellLease
+from benchmark.runfolder import RunFolder
 from benchmark.runner import expand_cells
+from benchmark.status import cell_state
 from benchmark.store import ResultsStore
 from tests.conftest import tiny_suite, write_suite
 from tests.test_cli import ROOT, run_cli
 from tests.test_slurm import assert_trained_once, final_metrics, read, run_dirs, status_lines
 
-DIGIT7 = [{"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]}]
+DIGIT7 = [{"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}]
+
+
+class EmptyQueue:
+    """``squeue`` installed and answering, with none of the asked jobs in the queue."""
+
+    def __call__(self, job_ids):
+        return self.states(job_ids)
+
+    def states(self, job_ids):
+        return {}
+
+
+def test_a_cell_whose_owner_died_mid_training_resumes_unless_its_slurm_job_vanished(tmp_path):
+    """Nothing written since "running" and its owner gone: a local process resumes on the next
+    suite command (even where squeue works); a SLURM job that left the queue is failed."""
+    for slurm_job, expected in ((None, "pending"), ("41_2", "failed")):
+        folder = RunFolder(tmp_path / f"cell-{slurm_job}")
+        folder.register({"cell_id": "digit7-5shot-transfergan-s0", "total_steps": 10})
+        lease = CellLease.acquire(folder.path, heartbeat=False, slurm_job=slurm_job)
+        record = json.loads(lease.path.read_text())
+        record["owner"]["pid_start"] -= 1  # another process under this pid: the owner is dead
+        lease.path.write_text(json.dumps({**record, "step": 5}))
+        folder.write_status("running", owner=record["owner"], total=10)
+        state = cell_state(folder, EmptyQueue())
+        assert state.state == expected, (slurm_job, state)
+    assert state.reason == "SLURM job 41_2 ended at step 5 without finishing or saying why (killed?)"
+    pending = cell_state(RunFolder(tmp_path / "cell-None"), EmptyQueue())
+    assert pending.reason == "interrupted at step 5 (its process died); resumes from its last checkpoint"
 
 
 def test_status_shows_finished_failed_running_and_pending_cells(tmp_path, cache_dir):
@@ -59,12 +91,12 @@ def test_status_shows_finished_failed_running_and_pending_cells(tmp_path, cache_
     assert "suite quick: 2 cells (1 finished, 1 failed)" in status.stdout
     assert "suite long: 2 cells (2 pending)" in status.stdout
     assert f"on {os.uname().nodename} pid {proc.pid}" in running
-    quick_lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.startswith("  ")}
+    sections = status_sections(status.stdout)
+    quick_lines, long_lines = sections["quick"], sections["long"]
     assert "finished  step 4/4" in quick_lines["digit7-5shot-transfergan-s0"]
     failed = quick_lines["digit7-5shot-transfergan-s1"]
     assert re.search(r"failed +\w+Error: .*log: .*/log.txt", failed), failed
     assert "Traceback" in Path(failed.split("log: ")[1]).read_text()
-    long_lines = {line.split()[0]: line for line in status.stdout.split("suite long")[1].splitlines()[1:]}
     killed = long_lines["digit7-5shot-transfergan-s0"]
     assert re.search(r"pending +interrupted at step \d+ \(its process died\); resumes", killed), killed
     assert "pending   not started" in long_lines["digit7-5shot-transfergan-s1"]
@@ -72,6 +104,17 @@ def test_status_shows_finished_failed_running_and_pending_cells(tmp_path, cache_
     with sqlite3.connect(out / "results.sqlite") as db:  # status rebuilt the index from the run folders
         rows = dict(db.execute("SELECT cell_id || ' ' || suite, status FROM cells").fetchall())
     assert sorted(rows.values()) == ["failed", "finished", "pending", "pending"]
+
+
+def status_sections(text: str) -> dict[str, dict[str, str]]:
+    """``status`` output as suite -> cell id -> its line (cell ids repeat across suites)."""
+    sections: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        if line.startswith("suite "):
+            cells = sections.setdefault(line.split()[1].rstrip(":"), {})
+        elif line.startswith("  "):
+            cells[line.split()[0]] = line
+    return sections
 
 
 def test_two_local_suite_commands_at_once_never_train_a_cell_twice(tmp_path, cache_dir):
