@@ -139,7 +139,7 @@ def test_requeue_and_checkpoint_signal_resume_scancel_resumes_on_rerun_a_killed_
         name="preempt",
         methods=["transfergan"],
         seeds=[0, 1, 2, 3],
-        targets=[{"name": "digit7", "dataset": "digits", "classes": [7], "shots": [5]}],
+        targets=[{"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}],
         train={"steps": 100, "batch_size": 4, "eval_every": 50, "checkpoint_every": 5, "log_every": 10,
                "hflip": False, "r1_every": 2},
     )  # fmt: skip
