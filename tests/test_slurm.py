@@ -41,6 +41,29 @@ def start_cli(*args, cache_dir, **extra_env) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.fixture
+def beside(tmp_path, cache_dir):
+    """Start a command that runs while the test goes on: ``beside(*args) -> (process, log path)``.
+
+    Its output goes to a file (a pipe nobody reads could fill and stall it); one still running
+    when the test ends (it failed first) is killed.
+    """
+    started = []
+
+    def start(*args) -> tuple[subprocess.Popen, Path]:
+        log = tmp_path / f"beside-{len(started)}.log"
+        cmd = [sys.executable, str(ROOT / "run_benchmark.py"), *map(str, args)]
+        with open(log, "w") as f:
+            started.append(subprocess.Popen(cmd, env=cli_env(cache_dir), cwd=ROOT, stdout=f, stderr=subprocess.STDOUT))
+        return started[-1], log
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(condition, timeout: float, what: str, cluster=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -91,14 +114,14 @@ def status_lines(out: Path, cache_dir, suite: str | None = None) -> dict[str, st
 
 
 def test_toy_smoke_array_finishes_after_the_submitter_is_killed_and_equals_a_local_run(
-    slurm_cluster, tmp_path, cache_dir
+    slurm_cluster, tmp_path, cache_dir, beside
 ):
     """Must-show: the toy suite at --budget smoke as a job array; the submitting process is killed
     right after submission, every job still finishes, status shows them, the tables equal a local run's."""
     # Two local workers get cores // 2 threads each (benchmark.executors); each SLURM job as many.
+    # The local reference runs beside the SLURM jobs: on two cores, each side fills the other's waits.
     threads = max(1, (os.cpu_count() or 1) // 2)
-    local = run_cli(*SMOKE, "--device", "cpu", "--jobs", "2", "--out", tmp_path / "local", cache_dir=cache_dir)
-    assert local.returncode == 0, local.stderr
+    local, local_log = beside(*SMOKE, "--device", "cpu", "--jobs", "2", "--out", tmp_path / "local")
 
     out = tmp_path / "slurm"
     args = [*SMOKE, "--executor", "slurm", "--slurm-gpus", "0", "--slurm-cpus", threads, "--out", out]
@@ -121,6 +144,7 @@ def test_toy_smoke_array_finishes_after_the_submitter_is_killed_and_equals_a_loc
 
     report = run_cli("report", "--out", out, cache_dir=cache_dir)
     assert report.returncode == 0, report.stderr
+    assert local.wait(timeout=300) == 0, local_log.read_text()
     for name in ("results.csv", "results_summary.csv"):
         slurm_table = pd.read_csv(out / "tables" / "toy" / name)
         local_table = pd.read_csv(tmp_path / "local" / "tables" / "toy" / name)
@@ -130,7 +154,7 @@ def test_toy_smoke_array_finishes_after_the_submitter_is_killed_and_equals_a_loc
 
 
 def test_requeue_and_checkpoint_signal_resume_scancel_resumes_on_rerun_a_killed_job_fails_with_its_log(
-    slurm_cluster, tmp_path, cache_dir
+    slurm_cluster, tmp_path, cache_dir, beside
 ):
     """Four cells at once, each job interrupted mid-training another way: ``scontrol requeue``; the
     checkpoint signal submitit acts on at preemption and before the time limit (USR2); ``scancel``;
@@ -146,9 +170,8 @@ def test_requeue_and_checkpoint_signal_resume_scancel_resumes_on_rerun_a_killed_
     suite = write_suite(tmp_path / "preempt.yaml", raw)
     common = ["--suite", suite, "--no-progress", "--no-report"]
     threads = max(1, (os.cpu_count() or 1) // 2)  # what each of two local workers gets
-    clean = run_cli(*common, "--device", "cpu", "--jobs", "2", "--out", tmp_path / "clean", cache_dir=cache_dir)
-    assert clean.returncode == 0, clean.stderr
-    expected = final_metrics(tmp_path / "clean")
+    # Uninterrupted runs of the three cells that resume (the killed one stays failed), beside the SLURM jobs.
+    clean, clean_log = beside(*common, "--seeds", "0,1,3", "--device", "cpu", "--jobs", 2, "--out", tmp_path / "clean")
 
     out = tmp_path / "slurm"
     args = [*common, "--executor", "slurm", "--slurm-gpus", "0", "--slurm-cpus", threads, "--out", out]
@@ -199,6 +222,8 @@ def test_requeue_and_checkpoint_signal_resume_scancel_resumes_on_rerun_a_killed_
     assert "submitted 1 cells" in rerun.stdout and "finished 1, failed 0, not finished 0" in rerun.stdout, rerun.stdout
     assert "failed    SLURM job" in status_lines(out, cache_dir)[killed]
     assert "resumed from step" in (runs[cancelled] / "log.txt").read_text()
+    assert clean.wait(timeout=300) == 0, clean_log.read_text()
+    expected = final_metrics(tmp_path / "clean")
     got = final_metrics(out)
     for cell in (requeued, signalled, cancelled):
         assert got[cell] == expected[cell], cell  # the same metrics as an uninterrupted run
@@ -206,7 +231,8 @@ def test_requeue_and_checkpoint_signal_resume_scancel_resumes_on_rerun_a_killed_
 
 
 def test_two_suite_commands_at_once_never_train_a_cell_twice(slurm_cluster, tmp_path, cache_dir):
-    suite = write_suite(tmp_path / "twice.yaml", tiny_suite(name="twice", methods=["transfergan"], seeds=[0, 1]))
+    raw = tiny_suite(name="twice", methods=["transfergan"], seeds=[0, 1], targets=tiny_suite()["targets"][:1])
+    suite = write_suite(tmp_path / "twice.yaml", raw)
     out = tmp_path / "out"
     args = ["--suite", suite, "--no-progress", "--no-report", "--executor", "slurm", "--slurm-gpus", "0",
             "--slurm-cpus", "1", "--out", out, "--detach"]  # fmt: skip
@@ -214,9 +240,9 @@ def test_two_suite_commands_at_once_never_train_a_cell_twice(slurm_cluster, tmp_
     outputs = [p.communicate(timeout=120) for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outputs
     wait_for(lambda: all(read(r / "status.json").get("state") == "finished" for r in run_dirs(out).values())
-             and len(run_dirs(out)) == 4, 300, "every cell to finish", slurm_cluster)  # fmt: skip
+             and len(run_dirs(out)) == 2, 300, "every cell to finish", slurm_cluster)  # fmt: skip
     wait_for(lambda: not slurm_cluster.jobs(), 120, "every job to leave the queue", slurm_cluster)
-    assert_trained_once(out, n_cells=4)
+    assert_trained_once(out, n_cells=2)
     assert all(len(final_metrics(out)[cell][0]) == 3 for cell in run_dirs(out))
 
 
