@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
 from benchmark.errors import BenchmarkError, DivergedError, abbreviate
@@ -256,6 +255,14 @@ class SuiteContext:
                 self.suite.perceptual, cache_dir=self.cache_dir, device=self.device, **self.suite.perceptual_options
             )
         return self._perceptual
+
+
+def save_image(images: torch.Tensor, path: Path, **options) -> None:
+    """torchvision's ``save_image``, imported when the first image is written: importing torchvision
+    imports torch._dynamo (about 2 s of CPU), which a dry run, an input error or a busy cell never needs."""
+    from torchvision.utils import save_image
+
+    save_image(images, path, **options)
 
 
 def _grid(images: torch.Tensor, path: Path) -> None:
