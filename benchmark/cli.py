@@ -216,6 +216,9 @@ def cmd_run(args) -> int:
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
         for line in check_inputs(suite):
             print(f"# {line}")
+        from benchmark.protocol import protocol_summary
+
+        print("\n".join(protocol_summary(suite, cells)))
         print("# stage schedules (steps):")
         for line in schedules:
             print(f"#   {line}")
@@ -229,6 +232,9 @@ def cmd_run(args) -> int:
         _check_device(device)  # a SLURM login node need not have the compute nodes' GPUs
     check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
     store = ResultsStore(args.out)
+    from benchmark.protocol import save_protocol
+
+    save_protocol(store, suite)  # the report puts the protocol's published values beside ours
     if executor == "slurm":
         return _run_on_slurm(args, suite, store, cache_dir, device, slurm_options)
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
@@ -352,16 +358,19 @@ def cmd_list(args) -> int:
         print(f"  {name:<14} {METHODS.get(name).summary}")
     print(f"datasets ({len(DATASETS)}):")
     for name in DATASETS:
-        print(f"  {name:<14} {DATASETS.get(name).layout}")
+        loader = DATASETS.get(name)
+        where = f" [in --data-root or its {loader.subfolders[0]}/]" if loader.subfolders else ""
+        print(f"  {name:<14} {loader.layout}{where}")
     print(f"sources: {', '.join(SOURCES)}")
     print(f"feature extractors: {', '.join(FEATURES)}")
     print("suites:")
+    width = max(map(len, shipped_suites()), default=0)
     for name in shipped_suites():
         try:
             description = load_suite(name).description
         except BenchmarkError as err:
             description = f"(invalid: {err})"
-        print(f"  {name:<14} {description}")
+        print(f"  {name:<{width}} {description}")
     return 0
 
 

@@ -22,6 +22,7 @@ import yaml
 
 from benchmark.errors import BenchmarkError
 from benchmark.nets import BackboneConfig
+from benchmark.protocol import ProtocolConfig, parse_protocol
 from benchmark.schedule import check_method_options
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -171,6 +172,13 @@ class TargetConfig:
         data_root: where the dataset lies (overridden by ``--data-root``).
         crop: center, bbox or none.
         options: extra loader options.
+        source: the suite source this target's cells start from (default: the suite's ``source``;
+            a method's own ``source`` still wins). MineGAN's MNIST protocol pretrains one source
+            per held-out digit.
+        method_options: per method label, options merged over that method's options for this
+            target's cells only (a protocol's per-data-set freezing depths).
+        eval: evaluation settings overriding the suite's ``eval`` for this target (e.g. a
+            conditional target's sample count, per class).
     """
 
     name: str
@@ -183,6 +191,9 @@ class TargetConfig:
     data_root: str | None = None
     crop: str = "center"
     options: dict = field(default_factory=dict)
+    source: str | None = None
+    method_options: dict = field(default_factory=dict)
+    eval: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -222,6 +233,8 @@ class SuiteConfig:
     path: str | None = None
     perceptual: str | None = None
     perceptual_options: dict = field(default_factory=dict)
+    protocol: ProtocolConfig | None = None
+    data_root: str | None = None
     executor: str | dict | None = None  # where cells run; checked by benchmark.slurm.resolve_executor
 
     def method(self, label: str) -> MethodEntry:
@@ -229,6 +242,10 @@ class SuiteConfig:
             if m.label == label:
                 return m
         raise KeyError(label)
+
+    def eval_for(self, target: TargetConfig) -> EvalConfig:
+        """The evaluation protocol of ``target``'s cells: the suite's, with the target's overrides."""
+        return dataclasses.replace(self.eval, **target.eval) if target.eval else self.eval
 
 
 # --------------------------------------------------------------------------------------------
@@ -285,6 +302,20 @@ def apply_budget(raw: dict, budget: str) -> dict:
     if steps != suite_steps and "stage_scale" not in (overrides.get("train") or {}):
         merged["train"] = {**merged["train"], "stage_scale": min(1.0, steps / suite_steps)}
     return merged
+
+
+def _budget_over_target_eval(raw: dict, budget: str) -> dict:
+    """A budget's eval settings also win over a target's own ``eval`` overrides (a smoke run of a
+    per-class protocol must not generate 10,000 images per class)."""
+    budgets = {**BUILTIN_BUDGETS, **(raw.get("budgets") or {})}
+    overridden = set((budgets[budget] or {}).get("eval") or {})
+    targets = [
+        {**t, "eval": {k: v for k, v in (t.get("eval") or {}).items() if k not in overridden}}
+        if isinstance(t, dict) and t.get("eval")
+        else t
+        for t in raw.get("targets") or []
+    ]
+    return {**raw, "targets": targets} if "targets" in raw else raw
 
 
 def _applicable(spec: dict, values: dict) -> dict:
@@ -401,6 +432,7 @@ SuiteLoader.add_implicit_resolver("tag:yaml.org,2002:float", _EXPONENT_FLOAT, li
 _EACH, _KEYS = "[*]", "{*}"
 _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("name",), "name"),
+    (("extends",), "name"),
     (("source",), "optional"),
     (("feature_extractor",), "name"),
     (("feature_extractor", "name"), "name"),
@@ -411,7 +443,9 @@ _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("sources", _EACH, "path"), "optional"),
     (("sources", _EACH, "options", "dataset"), "name"),
     (("sources", _EACH, "options", "classes", _EACH), "class"),
+    (("targets", _EACH), "name"),  # a parent's target inherited by name (extends)
     (("targets", _EACH, "name"), "name"),
+    (("targets", _EACH, "source"), "optional"),
     (("targets", _EACH, "dataset"), "name"),
     (("targets", _EACH, "classes"), "class"),
     (("targets", _EACH, "classes", _EACH), "class"),
@@ -431,6 +465,7 @@ _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("eval", "metrics"), "name"),
     (("eval", "metrics", _EACH), "name"),
     (("budgets", _KEYS), "name"),
+    (("protocol", "name"), "name"),
     (("targets", _EACH, "conditional"), "flag"),
     (("train", "hflip"), "flag"),
     (("train", "ema_rampup"), "flag"),
@@ -514,6 +549,77 @@ def _misread(value, text: str | None, kind: str) -> str | None:
     return None
 
 
+def read_suite(name_or_path: str | Path) -> dict:
+    """A suite's raw mapping with its ``extends`` chain merged in (parents first), before validation.
+
+    ``extends: NAME`` names a suite or fragment under configs/ (``park2023``, ``base/ffhq256``);
+    ``extends: PATH.yaml`` is a file, relative to the extending file. The child is deep-merged over
+    its parent (:func:`merge_suites`). A missing parent or a cycle is a one-line error.
+    """
+    return _read_extended(suite_path(str(name_or_path)), ())
+
+
+def _read_extended(path: Path, chain: tuple[Path, ...]) -> dict:
+    raw = read_yaml(path)
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str) or not parent:
+        raise BenchmarkError(f"{path}: extends must name one suite or YAML file, got {parent!r}")
+    parent_path = _parent_path(parent, path)
+    seen = (*chain, path.resolve())
+    if parent_path.resolve() in seen:
+        cycle = " -> ".join(p.name for p in (*seen, parent_path.resolve()))
+        raise BenchmarkError(f"{path}: extends forms a cycle: {cycle}")
+    try:
+        return merge_suites(_read_extended(parent_path, seen), raw)
+    except BenchmarkError as err:
+        if str(err).startswith(str(path)) or " extends " in str(err):
+            raise
+        raise BenchmarkError(f"{path}: {err}") from None
+
+
+def _parent_path(parent: str, child: Path) -> Path:
+    if Path(parent).suffix in (".yaml", ".yml"):
+        candidate = child.parent / Path(parent).expanduser()
+    else:
+        candidate = CONFIG_DIR / f"{parent}.yaml"
+    if not candidate.is_file():
+        raise BenchmarkError(f"{child}: extends {parent!r}, but {candidate} does not exist")
+    return candidate
+
+
+def merge_suites(parent: dict, child: dict) -> dict:
+    """``child`` over ``parent``: mappings merge key by key, other values (lists included) replace.
+
+    One exception, so that a suite can reuse a parent's targets without copying them: the child's
+    ``targets`` list decides which targets the suite has and in which order, and an entry that
+    names a parent target (a bare name, or a mapping with its ``name``) inherits that target's
+    settings, overriding only the keys it gives.
+    """
+    merged = _deep_merge(parent, child)
+    if isinstance(child.get("targets"), list) and isinstance(parent.get("targets"), list):
+        inherited = {t["name"]: t for t in parent["targets"] if isinstance(t, dict) and "name" in t}
+        targets = []
+        for entry in child["targets"]:
+            name = entry if isinstance(entry, str) else entry.get("name") if isinstance(entry, dict) else None
+            base = inherited.get(name) if isinstance(name, str) else None
+            if isinstance(entry, str) and base is None:
+                raise BenchmarkError(f"target {entry!r} is not a target of the suite this one extends")
+            targets.append(entry if base is None else _deep_merge(base, {} if isinstance(entry, str) else entry))
+        merged["targets"] = targets
+    return merged
+
+
+def _deep_merge(parent, child):
+    if isinstance(parent, dict) and isinstance(child, dict):
+        out = dict(parent)
+        for key, value in child.items():
+            out[key] = _deep_merge(parent[key], value) if key in parent else value
+        return out
+    return child
+
+
 def load_suite(
     name_or_path: str,
     *,
@@ -525,9 +631,9 @@ def load_suite(
 ) -> SuiteConfig:
     """Read, override and validate a suite."""
     path = suite_path(name_or_path)
-    raw = read_yaml(path)
+    raw = read_suite(path)
     if budget:
-        raw = apply_budget(raw, budget)
+        raw = _budget_over_target_eval(apply_budget(raw, budget), budget)
     suite = parse_suite(raw, str(path))
     if methods:
         by_label = {m.label: m for m in suite.methods}
@@ -545,7 +651,9 @@ def load_suite(
         suite = dataclasses.replace(suite, seeds=tuple(seeds))
     if data_root:
         suite = dataclasses.replace(
-            suite, targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets)
+            suite,
+            targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets),
+            data_root=data_root,  # also where harness-pretrained sources find a dataset that needs one
         )
     # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
     sources = {}
@@ -597,6 +705,8 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         if t.get("classes") is not None:
             classes = t["classes"]  # one class may be written without brackets, like shots and seeds
             t["classes"] = tuple(classes if isinstance(classes, list) else [classes])
+        for key in ("method_options", "eval"):
+            t[key] = t.get(key) or {}
         targets.append(_build(TargetConfig, t, f"{where}: targets[{i}]"))
     if not targets:
         raise BenchmarkError(f"{where}: no targets")
@@ -630,6 +740,9 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     if isinstance(eval_raw.get("metrics"), str):  # metrics: fid, not the letters f, i, d
         eval_raw["metrics"] = [eval_raw["metrics"]]
     evaluation = _build(EvalConfig, eval_raw, f"{where}: eval")
+    for i, target in enumerate(targets):
+        _check_target_overrides(target, f"{where}: targets[{i}]", sources, entries, evaluation)
+    protocol = parse_protocol(raw.get("protocol"), f"{where}: protocol", [m.label for m in entries])
     return SuiteConfig(
         name=str(raw["name"]),
         resolution=resolution,
@@ -649,6 +762,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         path=where,
         perceptual=perceptual.get("name"),
         perceptual_options=dict(perceptual.get("options") or {}),
+        protocol=protocol,
         executor=raw.get("executor"),
     )
 
@@ -680,6 +794,25 @@ def _mapping(value):
     return {} if value is None else value
 
 
+def _check_target_overrides(
+    target: TargetConfig, where: str, sources: dict, methods: list[MethodEntry], evaluation: EvalConfig
+) -> None:
+    """A target's own source, per-method options and evaluation overrides name things that exist."""
+    from methods import METHODS
+
+    if target.source is not None and target.source not in sources:
+        raise BenchmarkError(f"{where}: unknown source {target.source!r}; sources: {', '.join(sources)}")
+    by_label = {m.label: m for m in methods}
+    _check_keys(target.method_options, f"{where}: method_options", list(by_label))
+    for label, options in target.method_options.items():
+        entry = by_label[label]
+        if not isinstance(options, dict):
+            raise BenchmarkError(f"{where}: method_options.{label}: expected a mapping, got {type(options).__name__}")
+        check_method_options(entry.name, METHODS.get(entry.name), options, f"{where}: method_options.{label}: ")
+    _check_keys(target.eval, f"{where}: eval", [f.name for f in fields(EvalConfig)])
+    _build(EvalConfig, {**to_plain(evaluation), **target.eval}, f"{where}: eval")
+
+
 def _named(value, where: str) -> dict:
     """A registry entry given as ``name`` or ``{name: ..., options: {...}}``."""
     value = {"name": value} if isinstance(value, str) else _mapping(value)
@@ -703,6 +836,7 @@ SUITE_KEYS = (
     "train",
     "eval",
     "budgets",
+    "protocol",
     "executor",
 )
 

@@ -9,9 +9,11 @@ images, the feature extractor) is built once in the parent first, so workers onl
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import os
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -68,12 +70,36 @@ def _init_worker(devices, threads: int) -> None:
     global _WORKER_DEVICE
     _WORKER_DEVICE = devices.get()
     limit_cpu_threads(threads)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    _exit_with_parent(os.getppid())
 
 
 def _exit_with_parent(parent: int) -> None:
     """A worker whose parent was killed (SIGKILL leaves no chance to clean up) stops at once, so a
-    rerun that resumes its cell never races a stray worker still writing the same run folder."""
+    rerun that resumes its cell never races a stray worker still writing the same run folder.
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies (``PR_SET_PDEATHSIG``, set
+    from the worker itself, then a check that the parent did not die before it was set). The signal
+    follows the parent *thread*: the pool spawns every worker from ``submit`` in the main thread,
+    since no ``max_tasks_per_child`` makes its manager thread spawn replacements. A thread polling
+    ``getppid`` is the fallback elsewhere; used alone, it once let both workers outlive a killed
+    parent by over 10 s on the 2-core CI machine (cause not found), and the kernel's signal does
+    not wait for a Python thread to be scheduled.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        set_death_signal = libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL) == 0
+    except (OSError, AttributeError):  # not Linux
+        set_death_signal = False
+    if os.getppid() != parent:
+        os._exit(1)
+    if not set_death_signal:
+        threading.Thread(target=_poll_parent, args=(parent,), daemon=True).start()
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _poll_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     os._exit(1)

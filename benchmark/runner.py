@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.config import MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
+from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
 from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
@@ -55,33 +55,48 @@ class Cell:
 
     @property
     def source_name(self) -> str:
-        return self.method.source or self.suite.source
+        """The method's own source, else the target's, else the suite's."""
+        return self.method.source or self.target.source or self.suite.source
 
     def schedule(self) -> Schedule:
-        """The method's stages laid out against the suite's budget (an error if one does not fit)."""
-        return method_schedule(self.suite, self.method)
+        """The method's stages, with this target's options, laid out against the suite's budget (an error
+        if one does not fit)."""
+        return method_schedule(self.suite, self.method, self.target)
 
     @property
     def source_names(self) -> set[str]:
         """Every source the cell loads: its own, plus any a multi-source method names."""
-        return {self.source_name, *self.method.options.get("sources", [])}
+        return {self.source_name, *self.options.get("sources", [])}
+
+    @property
+    def options(self) -> dict:
+        """The method's options, with the target's overrides for this method (``method_options``)."""
+        return {**self.method.options, **self.target.method_options.get(self.method.label, {})}
+
+    @property
+    def eval(self) -> EvalConfig:
+        return self.suite.eval_for(self.target)
 
     def resolved(self) -> dict:
         """Everything that determines this cell's result (its run folder's config.yaml)."""
         s = self.suite
+        # A target's source, method options and eval overrides are recorded once, where they act.
+        target = to_plain(dataclasses.replace(self.target, data_root=None))
+        for key in ("source", "method_options", "eval"):
+            target.pop(key)
         return {
             "suite": s.name,
             "cell": self.cell_id,
-            "target": to_plain(dataclasses.replace(self.target, data_root=None)),
+            "target": target,
             "shots": self.shots,
             "seed": self.seed,
-            "method": to_plain(self.method),
+            "method": {**to_plain(self.method), "options": to_plain(self.options)},
             "source": self.source_name,
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
             "backbone": s.backbone.to_dict(),
             "train": to_plain(s.train),
             "schedule": self.schedule().to_plain(),
-            "eval": to_plain(s.eval),
+            "eval": to_plain(self.eval),
             "feature_extractor": {"name": s.feature_extractor, "options": s.feature_options},
             "perceptual": {"name": s.perceptual, "options": s.perceptual_options} if s.perceptual else None,
         }
@@ -90,17 +105,44 @@ class Cell:
     def key(self) -> CellKey:
         return CellKey(self.suite.name, self.cell_id, config_hash(self.resolved()))
 
+    @property
+    def index_fields(self) -> dict:
+        """The results index's columns known before the cell runs (recorded in its run folder by ``cell_identity``)."""
+        return dict(
+            target=self.target.name,
+            dataset=self.target.dataset,
+            shots=self.shots,
+            method=self.method.name,
+            method_label=self.method.label,
+            seed=self.seed,
+            target_position=self.suite.targets.index(self.target),
+            method_position=self.suite.methods.index(self.method),
+            extractor=self.suite.feature_extractor,
+            n_fake=self.eval.n_fake,
+        )
 
-def method_schedule(suite: SuiteConfig, method: MethodEntry) -> Schedule:
-    """A suite method entry's schedule under the suite's budget, computed without building the method."""
-    return schedule_for(
-        method.label, METHODS.get(method.name), method.options, suite.train.steps, suite.train.stage_scale
-    )
+
+def method_schedule(suite: SuiteConfig, method: MethodEntry, target: TargetConfig | None = None) -> Schedule:
+    """A suite method entry's schedule under the suite's budget, computed without building the method;
+    with ``target``, its options include that target's overrides (``method_options``), as its cells' do."""
+    options = {**method.options, **(target.method_options.get(method.label, {}) if target else {})}
+    return schedule_for(method.label, METHODS.get(method.name), options, suite.train.steps, suite.train.stage_scale)
 
 
 def check_schedules(suite: SuiteConfig) -> list[str]:
-    """Every method's schedule, one line each (raises the one-line error of the first stage that does not fit)."""
-    lines = [method_schedule(suite, m).describe() for m in suite.methods]
+    """Every method's schedule, one line each (raises the one-line error of the first stage that does not fit).
+
+    A target whose ``method_options`` change a method's schedule gets its own line after the method's.
+    """
+    lines = []
+    for method in suite.methods:
+        line = method_schedule(suite, method).describe()
+        lines.append(line)
+        for target in suite.targets:
+            if method.label in target.method_options:
+                own = method_schedule(suite, method, target).describe()
+                if own != line:
+                    lines.append(f"  on {target.name}: {own}")
     if suite.train.stage_scale != 1:
         lines.insert(
             0, f"stage lengths scaled by {suite.train.stage_scale:g} with the budget ({suite.train.steps} steps)"
@@ -130,7 +172,9 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
             if split == target.split:
                 check_shots(target, per_class)
             if split == eval_split:
-                check_eval_sizes(len(loader.records()), suite.eval, per_class if target.conditional else None)
+                check_eval_sizes(
+                    len(loader.records()), suite.eval_for(target), per_class if target.conditional else None
+                )
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
                 f"{len(loader.class_names())} classes"
@@ -219,6 +263,7 @@ class SuiteContext:
             options = dict(spec.options)
             if spec.kind.startswith("toy"):
                 options.update(backbone=self.suite.backbone, name=name, progress=self.progress)
+                options.setdefault("data_root", self.suite.data_root)  # e.g. MNIST's IDX files
             else:
                 options.setdefault("resolution", self.suite.resolution)
             self._sources[name] = load_source(
@@ -304,22 +349,13 @@ class Interrupted(BaseException):
 
 def cell_identity(cell: Cell) -> dict:
     """What a run folder's cell.json records: the index's columns known before the cell runs."""
-    key, suite = cell.key, cell.suite
+    key = cell.key
     return {
         "suite": key.suite,
         "cell_id": key.cell_id,
         "config_hash": key.config_hash,
-        "target": cell.target.name,
-        "dataset": cell.target.dataset,
-        "shots": cell.shots,
-        "method": cell.method.name,
-        "method_label": cell.method.label,
-        "seed": cell.seed,
-        "target_position": suite.targets.index(cell.target),
-        "method_position": suite.methods.index(cell.method),
-        "extractor": suite.feature_extractor,
-        "n_fake": suite.eval.n_fake,
-        "total_steps": suite.train.steps,
+        **cell.index_fields,
+        "total_steps": cell.schedule().total_steps,
     }
 
 
@@ -368,7 +404,7 @@ def _done(folder, retry_failed: bool) -> bool:
 
 
 def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> str:
-    run_dir, total = folder.path, cell.suite.train.steps
+    run_dir, total = folder.path, cell.schedule().total_steps
     started = time.time()
     lease.progress = lambda: (None, total)
     with _RunLog(run_dir / "log.txt"):
@@ -444,7 +480,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = dict(cell.method.options)
+    options = dict(cell.options)
     if "sources" in options:
         options["sources"] = [ctx.source(name) for name in options["sources"]]
     if "perceptual" in inspect.signature(METHODS.get(cell.method.name).__init__).parameters:
@@ -454,7 +490,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
 
     extractor = ctx.extractor()
     evaluator = Evaluator(
-        extractor, eval_split, train, suite.eval, target.conditional, source.config.style_dim, ctx.device, ctx.cache_dir
+        extractor, eval_split, train, cell.eval, target.conditional, source.config.style_dim, ctx.device, ctx.cache_dir
     )
     metrics_path = run_dir / "metrics.jsonl"
     final: dict[str, float] = {}
@@ -467,7 +503,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
                 "metrics": ev.metrics,
                 "per_class": ev.per_class,
                 "extractor": extractor.name,
-                "n_fake": suite.eval.n_fake,
+                "n_fake": cell.eval.n_fake,
                 "n_real": evaluator.n_real,
                 "time": time.time(),
             },
@@ -496,7 +532,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         desc=cell.cell_id,
     )
     if lease is not None:
-        lease.progress = lambda: (trainer.step, suite.train.steps)  # shown by `status` while it runs
+        lease.progress = lambda: (trainer.step, trainer.schedule.total_steps)  # shown by `status` while it runs
     resumed = trainer.resume()
     if resumed is not None:
         rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]

@@ -10,7 +10,7 @@ On a CUDA machine this runs, within 8 minutes (its jobs get ``--budget-s``, 465 
   generator, with both FIDs (benchmarks/fid_speed.py);
 - FID, KID, KMMD and PRDC on 10k float64 features against clean-fid and prdc, and on 50k float32
   features ours alone: seconds and peak GPU memory (benchmarks/metrics_speed.py);
-- a 256 px smoke run of the stanford suite through ``run_benchmark.py`` on stand-in files (the
+- a 256 px smoke run of the stanford-fewshot suite through ``run_benchmark.py`` on stand-in files (the
   tests' miniature dataset layouts, synthetic rosinality checkpoint, random Inception and VGG16);
 - the GPU-marked tests (``pytest -m gpu``).
 
@@ -185,8 +185,8 @@ def planned_rows(job: Job, sizes: Sizes) -> list[Row]:
                 rows.append(Row(f"metrics/{n}/{metric}", check, metric_goal(metric, size)))
         return rows
     if job.kind == "smoke":
-        return [Row("smoke/stanford", f"stanford suite smoke run at {sizes.smoke_resolution} px, stand-in files",
-                    "every cell finishes with finite metrics")]  # fmt: skip
+        what = f"stanford-fewshot suite smoke run at {sizes.smoke_resolution} px, stand-in files"
+        return [Row("smoke/stanford", what, "every cell finishes with finite metrics")]
     if job.kind == "tests":
         return [Row("tests/gpu", "pytest -m gpu", "all pass")]
     return []
@@ -420,7 +420,7 @@ def run_metrics(params: dict, ctx: Context) -> list[Row]:
 
 
 def run_smoke(params: dict, ctx: Context) -> list[Row]:
-    """The stanford suite, narrowed, through run_benchmark.py on stand-in files made as the tests make them."""
+    """The stanford-fewshot suite, narrowed, through run_benchmark.py on stand-in files made as the tests make them."""
     import torch
     import yaml
 
@@ -443,7 +443,9 @@ def run_smoke(params: dict, ctx: Context) -> list[Row]:
     if not vgg.exists() and (sizes.smoke_methods is None or perceptual & set(sizes.smoke_methods)):
         torch.save(random_vgg16_state(), vgg)
 
-    raw = yaml.safe_load((ROOT / "configs" / "stanford.yaml").read_text())
+    from benchmark.config import read_suite
+
+    raw = read_suite("stanford-fewshot")  # its extends chain merged in
     raw["targets"] = [t for t in raw["targets"] if t["name"] in params["targets"]]
     for target in raw["targets"]:
         target["classes"], target["shots"] = [0, 1, 2], [1]  # the miniature layouts hold three classes

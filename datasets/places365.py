@@ -16,7 +16,7 @@ categories: it selects classes by ImageFolder index of a folder the user prepare
 shipped here, ``HYPERMOD_CATEGORIES``, is the ten LSUN scene categories read from Places365 (with
 LSUN's "church" as Places' church/outdoor), the subset that public Places365 readers from the
 same line of work select. It could not be checked against the paper's text here; the places
-suite uses it and says so. With no ``classes`` the loader reads every category.
+suites (places-fewshot, hypermod2022) use it and say so. With no ``classes`` the loader reads every category.
 """
 
 from __future__ import annotations

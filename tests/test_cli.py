@@ -18,8 +18,8 @@ from tests.conftest import tiny_suite, write_suite
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args, cache_dir, timeout=600, **popen):
-    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1"}
+def run_cli(*args, cache_dir, timeout=600, env=None, **popen):
+    env = {**os.environ, "GTB_CACHE_DIR": str(cache_dir), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run(
         [sys.executable, str(ROOT / "run_benchmark.py"), *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT, **popen,
@@ -80,6 +80,16 @@ def _worker_pids(marker: str) -> list[int]:
     return pids
 
 
+def _describe(pid: int) -> str:
+    """A live process's command line and state, for a failure message."""
+    try:
+        cmdline = (Path(f"/proc/{pid}") / "cmdline").read_bytes().replace(b"\0", b" ")[:160].decode()
+        status = (Path(f"/proc/{pid}") / "status").read_text().splitlines()
+    except OSError:
+        return "exited"
+    return " | ".join([cmdline, *(line for line in status if line.startswith(("State:", "PPid:")))])
+
+
 def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
     """Two cells in two worker processes; the parent is SIGKILLed once both have a checkpoint."""
     raw = tiny_suite(
@@ -108,7 +118,8 @@ def test_sigkill_mid_training_resumes_to_the_same_metrics(tmp_path, cache_dir):
     deadline = time.time() + 10
     while _worker_pids(marker) and time.time() < deadline:
         time.sleep(0.2)
-    assert not _worker_pids(marker), "worker processes outlived their killed parent"
+    left = {pid: _describe(pid) for pid in _worker_pids(marker)}
+    assert not left, f"worker processes outlived their killed parent: {left}"
 
     resumed = run_cli(*args, "--out", out, cache_dir=cache_dir)
     assert resumed.returncode == 0, resumed.stderr
@@ -152,6 +163,7 @@ def test_list_shows_registries(cache_dir):
     assert result.returncode == 0
     for name in ("scratch", "transfergan", "freezed", "digits", "toy-pretrain", "digits-classifier", "toy"):
         assert name in result.stdout
+    assert "[in --data-root or its CUB_200_2011/]" in result.stdout  # where a data set's folder goes
 
 
 def test_dry_run_lists_cells(suite_file, cache_dir):
@@ -171,6 +183,10 @@ def test_dry_run_prints_every_methods_stage_spans(cache_dir):
         "bsa: train 0-250 (G only)",
     ):
         assert f"#   {line}\n" in result.stdout, line
+    assert (
+        "# target digit7: mnist5k train split, 1 classes, 10 per class, 100 per class, crop center, unconditional; "
+        "evaluated every 125 steps on 1,000 generated images against its test split: fid, " in result.stdout
+    )
     smoke = run_cli("--suite", "toy", "--budget", "smoke", "--dry-run", cache_dir=cache_dir)
     assert "#   stage lengths scaled by 0.016 with the budget (4 steps)" in smoke.stdout
     assert "#   adafm: specific 0-1, adafm 1-4" in smoke.stdout
@@ -203,10 +219,10 @@ def test_inspect_data_on_an_official_layout(tmp_path, cache_dir):
 
 
 def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monkeypatch):
-    """The stanford suite against miniature official layouts of both datasets under one data root."""
+    """The stanford-fewshot suite against miniature official layouts of both datasets under one data root."""
     import torch
-    import yaml
 
+    from benchmark.config import read_suite
     from tests.datasets.layouts import build_layout
     from tests.features.standin import save_standin
 
@@ -218,7 +234,7 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monk
     data = tmp_path / "data"
     build_layout("stanford_cars", data / "stanford_cars")
     build_layout("stanford_dogs", data / "stanford_dogs")
-    raw = yaml.safe_load((ROOT / "configs" / "stanford.yaml").read_text())
+    raw = read_suite("stanford-fewshot")  # its extends chain merged in
     for target in raw["targets"]:
         target["classes"], target["shots"] = [0, 1, 2], [1]  # the miniatures hold three classes
     ckpt = tmp_path / "stylegan-256px-new.model"

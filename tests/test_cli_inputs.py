@@ -102,7 +102,7 @@ def test_an_archive_as_data_root_says_to_extract_it(tmp_path, cache_dir, capsys)
     archive.write_bytes(b"\0" * 2048)
     expected = f"data root {archive} is a file, not a folder: extract the archive and pass the folder it extracts to"
     assert expected in one_line_error(
-        cli("--suite", "caltech", "--data-root", archive, "--dry-run", cache_dir=cache_dir)
+        cli("--suite", "caltech-fewshot", "--data-root", archive, "--dry-run", cache_dir=cache_dir)
     )
     assert expected in one_line_error(in_process(capsys, "inspect-data", "caltech256", "--data-root", archive))
 

@@ -41,7 +41,8 @@ def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
 
     for name in set(shipped_suites()) - {"toy"}:
         assert {m.name for m in load_suite(name).methods} == set(METHODS.names()), name
-    assert tuple(load_suite("places").targets[0].classes) == HYPERMOD_CATEGORIES
+    assert tuple(load_suite("places-fewshot").targets[0].classes) == HYPERMOD_CATEGORIES
+    assert tuple(load_suite("hypermod2022").targets[1].classes) == HYPERMOD_CATEGORIES
 
 
 @pytest.mark.parametrize(
@@ -99,3 +100,180 @@ def test_method_variants_with_labels():
     )
     suite = parse_suite(raw)
     assert suite.method("freezed-d1").options == {"d_trainable_blocks": 1}
+
+
+# --------------------------------------------------------------------------------------------
+# Protocols, extends and per-target overrides
+
+
+PROTOCOL_SUITES = {"park2023", "stanford", "stanford-conditional", "hypermod2022", "minegan-mnist"}
+
+
+@pytest.mark.parametrize("name", shipped_suites())
+def test_every_shipped_suite_resolves_and_names_its_protocol(name):
+    suite = load_suite(name)
+    assert suite.protocol is not None and suite.protocol.name.strip(), f"{name} names no protocol"
+    if name in PROTOCOL_SUITES:
+        assert suite.protocol.paper, f"{name}: a paper's protocol names its paper"
+    else:
+        assert name == "toy" or name.endswith("-fewshot"), "a suite that runs no paper's protocol says what it is"
+    smoke = load_suite(name, budget="smoke")
+    for target, small in zip(suite.targets, smoke.targets):  # the smoke budget also shortens a target's own eval
+        assert smoke.eval_for(small).n_fake == 48 < suite.eval_for(target).n_fake
+    # Every published value and ranking names a target of the full protocol suite and a known method.
+    full = load_suite("park2023") if suite.protocol.name == "Park et al. 2023" else suite
+    for section in (suite.protocol.published, suite.protocol.rankings):
+        assert set(section) <= {t.name for t in full.targets}
+
+
+def test_stanford_runs_parks_protocol_with_its_freezing_depths():
+    from benchmark.runner import expand_cells
+
+    suite = load_suite("stanford")
+    assert [(t.name, t.dataset, t.split, t.shots, t.crop, t.conditional) for t in suite.targets] == [
+        ("cars", "stanford_cars", "train", (None,), "bbox", False),
+        ("dogs", "stanford_dogs", "all", (None,), "bbox", False),
+    ]
+    assert (suite.train.steps, suite.train.batch_size, suite.train.eval_every) == (50_000, 8, 1000)
+    assert (suite.train.checkpoint_every, suite.eval.n_fake, suite.resolution) == (10_000, 5000, 256)
+    assert {"fid", "prdc", "kmmd"} <= set(suite.eval.metrics)
+    options = {(c.target.name, c.method.label): c.options for c in expand_cells(suite) if c.seed == 0}
+    # The suite's mapping of Park et al.'s depths: FreezeD D5 -> 3 trainable D blocks; FreezeG Gk ->
+    # 7 - k trainable G blocks; partial Gm/Dn -> m - 1 and n - 1 frozen blocks.
+    assert options["cars", "freezed"] == options["dogs", "freezed"] == {"d_trainable_blocks": 3}
+    assert options["cars", "freezeg"] == {"g_trainable_blocks": 4} and options["dogs", "freezeg"] == {
+        "g_trainable_blocks": 5
+    }
+    assert options["cars", "partial"] == {"g_frozen_blocks": 3, "d_frozen_blocks": 3}
+    assert options["dogs", "partial"] == {"g_frozen_blocks": 4, "d_frozen_blocks": 6}
+    assert options["cars", "transfergan"] == {}
+    cells = {c.cell_id: c for c in expand_cells(suite)}
+    assert cells["dogs-all-partial-s0"].resolved()["method"]["options"] == {"g_frozen_blocks": 4, "d_frozen_blocks": 6}
+
+    conditional = load_suite("stanford-conditional")
+    assert [t.conditional for t in conditional.targets] == [True, True]
+    assert [t.method_options for t in conditional.targets] == [t.method_options for t in suite.targets]
+    assert conditional.protocol == suite.protocol and conditional.train == suite.train
+    assert {t.name for t in load_suite("park2023").targets} == {"cars", "dogs", "flowers", "caltech", "cub", "insect"}
+
+
+def test_protocol_suites_follow_protocols_md():
+    hypermod = load_suite("hypermod2022")
+    afhq, places = hypermod.targets
+    assert afhq.classes == ("cat", "dog", "wild") and afhq.conditional and places.conditional
+    assert len(places.classes) == 10 and hypermod.train.steps == 200_002 and hypermod.train.batch_size == 10
+    assert hypermod.eval_for(afhq).n_fake == 3 * 10_000 and hypermod.eval_for(places).n_fake == 10 * 10_000
+    assert {"intra_fid", "prdc"} <= set(hypermod.eval.metrics)
+
+    mnist = load_suite("minegan-mnist")
+    for target in mnist.targets:
+        (digit,) = target.classes
+        assert target.dataset == "mnist" and target.shots == (1000,)
+        assert set(mnist.sources[target.source].options["classes"]) == set(range(10)) - {digit}
+    assert "kmmd" in mnist.eval.metrics
+    noft = mnist.method("minegan-noft")
+    assert noft.name == "minegan-noft", "MineGAN w/o FT is the registered method, not an option trick"
+    from benchmark.runner import method_schedule
+
+    stages = [span.stage.name for span in method_schedule(mnist, noft).spans]
+    assert stages == ["mine"], "MineGAN w/o FT never fine-tunes G"
+
+
+def test_fewshot_suites_share_their_settings_through_extends():
+    for name in (n for n in shipped_suites() if n.endswith("-fewshot")):
+        raw = read_yaml(suite_path(name))
+        assert raw["extends"] == "base/fewshot" and not {"train", "eval", "methods", "sources"} & set(raw)
+        suite = load_suite(name)
+        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 14
+
+
+def test_extends_merges_parents_and_inherits_targets_by_name(tmp_path):
+    parent = tiny_suite(protocol={"name": "parent protocol"}, eval={"n_fake": 40, "batch_size": 20})
+    parent["targets"][0]["method_options"] = {"freezed": {"d_trainable_blocks": 1}}
+    write_suite(tmp_path / "parent.yaml", parent)
+    (tmp_path / "child.yaml").write_text(
+        "extends: parent.yaml\nname: child\neval: {n_fake: 30}\n"
+        "targets: [{name: digits89, shots: [2]}, digit7, {name: new, dataset: digits, classes: [5]}]\n"
+    )
+    suite = load_suite(str(tmp_path / "child.yaml"))
+    assert suite.name == "child" and suite.protocol.name == "parent protocol"
+    assert suite.eval.n_fake == 30 and suite.eval.batch_size == 20  # mappings merge key by key
+    assert [t.name for t in suite.targets] == ["digits89", "digit7", "new"]  # the child's list decides
+    digits89, digit7, _ = suite.targets
+    assert digits89.shots == (2,) and digits89.conditional and digits89.classes == (8, 9)
+    assert digit7.method_options == {"freezed": {"d_trainable_blocks": 1}}
+
+
+@pytest.mark.parametrize(
+    "files, message",
+    [
+        ({"a.yaml": "extends: b.yaml\n", "b.yaml": "extends: a.yaml\n"}, r"extends forms a cycle: a.yaml -> b.yaml"),
+        ({"a.yaml": "extends: a.yaml\n"}, "extends forms a cycle"),
+        ({"a.yaml": "extends: missing.yaml\n"}, r"a.yaml: extends 'missing.yaml', but .*missing.yaml does not exist"),
+        ({"a.yaml": "extends: no-such-suite\n"}, r"extends 'no-such-suite', but .*configs/no-such-suite.yaml"),
+        ({"a.yaml": "extends: [toy]\n"}, "extends must name one suite or YAML file"),
+        ({"a.yaml": "extends: toy\ntargets: [digit8]\n"}, "a.yaml: target 'digit8' is not a target of the suite"),
+    ],
+)
+def test_bad_extends_is_one_clear_line(tmp_path, files, message):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    with pytest.raises(BenchmarkError, match=message) as err:
+        load_suite(str(tmp_path / "a.yaml"))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda s: s["targets"][0].update(method_options={"nope": {}}), r"method_options: unknown key\(s\) nope"),
+        (
+            lambda s: s["targets"][0].update(method_options={"freezed": {"d_frozen": 1}}),
+            r"method_options.freezed: method 'freezed': unknown option\(s\) d_frozen; valid: d_trainable_blocks",
+        ),
+        (lambda s: s["targets"][0].update(eval={"n_fakes": 3}), r"targets\[0\]: eval: unknown key"),
+        (lambda s: s["targets"][0].update(eval={"n_fake": 0}), "n_fake must be a positive integer"),
+        (lambda s: s["targets"][0].update(source="nope"), "targets\\[0\\]: unknown source 'nope'"),
+        (lambda s: s.update(protocol={"paper": "x"}), "protocol: missing its name"),
+        (lambda s: s.update(protocol={"name": "p", "methods": {"A": "nope"}}), "maps 'A' to 'nope'"),
+        (
+            lambda s: s.update(protocol={"name": "p", "methods": {"A": None}, "published": {"d": {"ssim": {}}}}),
+            "unknown metric 'ssim'",
+        ),
+        (
+            lambda s: s.update(protocol={"name": "p", "published": {"digit7": {"fid": {"B": 1.0}}}}),
+            "names 'B', which protocol.methods does not list",
+        ),
+        (
+            lambda s: s.update(protocol={"name": "p", "methods": {"A": None}, "published": {"d": {"fid": {"A": "x"}}}}),
+            "must be a number",
+        ),
+        (
+            lambda s: s.update(protocol={"name": "p", "methods": {"A": None}, "rankings": {"d": {"fid": {"1": "A"}}}}),
+            "unknown key",
+        ),
+    ],
+)
+def test_bad_overrides_and_protocols_give_clear_errors(mutate, message):
+    raw = tiny_suite()
+    mutate(raw)
+    with pytest.raises(BenchmarkError, match=message):
+        parse_suite(raw)
+
+
+def test_target_overrides_reach_only_that_targets_cells():
+    from benchmark.runner import expand_cells
+
+    raw = tiny_suite()
+    raw["targets"][0].update(method_options={"freezed": {"d_trainable_blocks": 1}}, eval={"n_fake": 24})
+    suite = parse_suite(raw)
+    cells = {c.cell_id: c for c in expand_cells(suite)}
+    assert cells["digit7-5shot-freezed-s0"].options == {"d_trainable_blocks": 1}
+    assert cells["digits89-3shot-freezed-s0"].options == {}
+    assert cells["digit7-5shot-scratch-s0"].eval.n_fake == 24 and cells["digits89-3shot-scratch-s0"].eval.n_fake == 40
+    # A target without overrides resolves (and hashes) as before the overrides existed.
+    plain = parse_suite(tiny_suite())
+    before = {c.cell_id: c.key.config_hash for c in expand_cells(plain)}
+    after = {c.cell_id: c.key.config_hash for c in expand_cells(suite)}
+    assert before["digits89-3shot-freezed-s0"] == after["digits89-3shot-freezed-s0"]
+    assert before["digit7-5shot-freezed-s0"] != after["digit7-5shot-freezed-s0"]

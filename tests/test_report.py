@@ -7,8 +7,6 @@ methods x 3 seeds, one failed seed, one stale config_hash and one method whose s
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -21,6 +19,7 @@ from benchmark.report.latex import column_blocks
 from benchmark.report.markdown import results_markdown
 from benchmark.report.table import human_count, human_duration, results_table
 from benchmark.store import CellKey, ResultsStore
+from tests.latex_check import compile_tables
 from tests.report_fixtures import (
     EXPECTED,
     EXTRACTOR,
@@ -266,36 +265,27 @@ def test_plots_are_non_empty_pngs(written, tables):
 
 def test_latex_structure(tables):
     tex = (tables / "results.tex").read_text()
-    assert tex.count(r"\begin{table}") == tex.count(r"\caption{") == 2  # the results table and the cost table
-    # One tabular per target x shots here (4 metrics each, MAX_COLUMNS = 4) and one for cost.
-    for rule in (r"\begin{tabular}", r"\toprule", r"\midrule", r"\bottomrule"):
-        assert tex.count(rule) == len({k[:2] for k in EXPECTED}) + 1, rule
+    # The main table (the card's metrics present here: FID), a table of the other metrics, the cost table.
+    assert tex.count(r"\begin{table}") == tex.count(r"\caption{") == 3
+    for rule in (r"\begin{tabular}", r"\toprule", r"\bottomrule"):
+        assert tex.count(rule) == 3, rule
     assert_balanced(tex)
     for spec, body in re.findall(r"\\begin\{tabular\}\{(\w+)\}(.*?)\\end\{tabular\}", tex, flags=re.S):
         for line in body.splitlines():
             if line.endswith(r"\\"):
                 assert row_width(line) == len(spec), line
+    main, further, _ = re.findall(r"\\begin\{table\}.*?\\end\{table\}", tex, flags=re.S)
+    assert "\nMethod & FID $\\downarrow$ \\\\" in main
+    assert "\nMethod & KID $\\downarrow$ & Precision $\\uparrow$ & Memorization \\\\" in further
+    assert further.count(r"\multicolumn{4}{l}{\textit{digit7 10-shot}}") == 1  # a heading row per group
     assert r"FreezeD\_4" in tex and "FreezeD_4" not in tex
-    assert r"\multicolumn{4}{c}{digit7 10-shot}" in tex
-    assert r"FID $\downarrow$" in tex and r"Precision $\uparrow$" in tex
 
 
-def test_latex_compiles_when_pdflatex_is_installed(tables, tmp_path):
+def test_latex_compiles_within_the_page(tables, tmp_path):
     document = standalone_latex((tables / "results.tex").read_text())
     assert document.startswith(r"\documentclass{article}") and r"\usepackage{booktabs}" in document
     assert_balanced(document)
-    if shutil.which("pdflatex") is None:
-        pytest.skip("pdflatex is not installed; structure checked above")
-    (tmp_path / "table.tex").write_text(document)
-    run = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "table.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert run.returncode == 0, run.stdout[-2000:]
-    assert (tmp_path / "table.pdf").stat().st_size > 1000
+    compile_tables((tables / "results.tex").read_text(), tmp_path)
 
 
 def assert_balanced(tex: str) -> None:

@@ -57,8 +57,8 @@ def test_every_shipped_schedule_runs_every_stage_and_mostly_the_main_one(suite_n
     if budget is not None:
         full = load_suite(suite_name).train.steps
         assert suite.train.stage_scale == pytest.approx(suite.train.steps / full, rel=0.05)
-    for entry in suite.methods:
-        schedule = method_schedule(suite, entry)
+    for entry, target in ((e, t) for e in suite.methods for t in suite.targets):  # with the target's own options
+        schedule = method_schedule(suite, entry, target)
         assert all(span.steps >= 1 for span in schedule.spans), schedule.describe()
         main = [span for span in schedule.spans if span.stage.main]
         assert len(main) == 1, f"{entry.label}: one stage must be the one the method exists for"
@@ -83,3 +83,22 @@ def test_named_budgets_say_how_they_scale():
     lines = check_schedules(quick)
     assert lines[0] == f"stage lengths scaled by 0.1 with the budget ({quick.train.steps} steps)"
     assert "adafm: specific 0-10, adafm 10-25" in lines
+
+
+def test_a_targets_method_options_reach_its_cells_schedules():
+    from benchmark.config import parse_suite
+    from benchmark.runner import expand_cells
+    from tests.conftest import tiny_suite
+
+    raw = tiny_suite(methods=[{"name": "adafm", "options": {"adafm_start": 1}}], train={"steps": 10})
+    raw["targets"][1]["method_options"] = {"adafm": {"adafm_start": 3}}
+    suite = parse_suite(raw)
+    lines = check_schedules(suite)
+    assert lines == ["adafm: specific 0-1, adafm 1-10", "  on digits89: adafm: specific 0-3, adafm 3-10"]
+    cells = {c.target.name: c for c in expand_cells(suite)}
+    assert _spans(cells["digit7"].schedule())[0] == (0, 1, "specific")
+    assert _spans(cells["digits89"].schedule())[0] == (0, 3, "specific")
+    assert cells["digits89"].resolved()["schedule"][0]["end"] == 3
+    raw["targets"][1]["method_options"] = {"adafm": {"adafm_start": 10}}
+    with pytest.raises(BenchmarkError, match="stage 'specific' .* does not fit"):
+        check_schedules(parse_suite(raw))

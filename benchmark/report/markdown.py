@@ -26,9 +26,16 @@ MARKDOWN = Spelling(
 
 
 def results_markdown(table: ResultsTable) -> str:
-    """A pipe table whose headers read 'target shots · metric arrow' (Markdown has no multicolumn)."""
+    """A pipe table whose headers read 'target shots · metric arrow' (Markdown has no multicolumn).
+
+    A protocol's published values follow our rows, one row per method of the paper, labelled
+    "*published:*", in the columns of the same target and metric.
+    """
     headers = ["Method", *(f"{md_escape(c.group)} · {c.header(MARKDOWN)}" for c in table.columns)]
     rows = [table.row(method, MARKDOWN) for method in table.methods]
+    for paper_method in table.published_methods():  # the protocol's values, below ours and marked
+        label, *cells = table.published_row(paper_method, MARKDOWN)
+        rows.append([f"*published:* {label}", *cells])
     return _document(f"**Results.** {table.caption(MARKDOWN)}", headers, rows, table.footnotes(MARKDOWN))
 
 

@@ -7,8 +7,10 @@ included) and never opens a window.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,17 +23,17 @@ from benchmark.report.table import METRIC_NAMES, group_label
 ARROWS = {"lower": " ↓", "higher": " ↑"}
 
 
-def plot_curves(suite: str, steps: pd.DataFrame, colors: dict[str, str], out_dir: Path) -> list[Path]:
+def plot_curves(suite: str, steps: pd.DataFrame, styles: dict[str, Style], out_dir: Path) -> list[Path]:
     """One figure per target x shots: a subplot per metric, a line per method (mean over seeds, ±std band)."""
     written = []
     for (target, shots), group in steps.groupby(["target", "shots"], dropna=False, sort=True):
         title = f"{suite}: {group_label(target, shots)} (mean ± std over seeds)"
         path = out_dir / f"curves_{_slug(target)}_{_shots_slug(shots)}.png"
-        written.append(_metric_figure(group, _draw_curves, colors, "step", title, path))
+        written.append(_metric_figure(group, _draw_curves, styles, "step", title, path))
     return written
 
 
-def plot_shots(suite: str, summary: pd.DataFrame, select: str, colors: dict[str, str], out_dir: Path) -> list[Path]:
+def plot_shots(suite: str, summary: pd.DataFrame, select: str, styles: dict[str, Style], out_dir: Path) -> list[Path]:
     """Per target with several shot counts: a subplot per metric, a line per method over shots.
 
     Runs that use all images (shots None) have no shot count to place on the axis and are left out.
@@ -44,17 +46,17 @@ def plot_shots(suite: str, summary: pd.DataFrame, select: str, colors: dict[str,
         title = f"{suite}: {target}, {select} values (mean ± std over seeds)"
         suffix = "" if select == "final" else f"_{select}"
         written.append(
-            _metric_figure(group, _draw_shots, colors, "shots", title, out_dir / f"shots_{_slug(target)}{suffix}.png")
+            _metric_figure(group, _draw_shots, styles, "shots", title, out_dir / f"shots_{_slug(target)}{suffix}.png")
         )
     return written
 
 
-def _metric_figure(group: pd.DataFrame, draw, colors: dict[str, str], xlabel: str, title: str, path: Path) -> Path:
-    """A subplot per metric of ``group``, each drawn by ``draw(ax, rows, colors)``, one legend; saved to ``path``."""
+def _metric_figure(group: pd.DataFrame, draw, styles: dict[str, Style], xlabel: str, title: str, path: Path) -> Path:
+    """A subplot per metric of ``group``, each drawn by ``draw(ax, rows, styles)``, one legend; saved to ``path``."""
     metrics = metric_order(group["metric"].unique())
     fig, axes = _grid(len(metrics))
     for ax, metric in zip(axes, metrics):
-        draw(ax, group[group["metric"] == metric], colors)
+        draw(ax, group[group["metric"] == metric], styles)
         ax.set_title(_title(metric))
         ax.set_xlabel(xlabel)
     _legend(fig, axes)
@@ -62,24 +64,85 @@ def _metric_figure(group: pd.DataFrame, draw, colors: dict[str, str], xlabel: st
     return _save(fig, path)
 
 
-def method_colors(methods: pd.Series) -> dict[str, str]:
-    """One colour per method for every figure of a suite, so a method keeps its colour across plots."""
-    return {m: f"C{i % 10}" for i, m in enumerate(sorted(methods.unique()))}
+@dataclass(frozen=True)
+class Style:
+    """How one method is drawn: colour, line style and marker (hollow for a variant)."""
+
+    color: str
+    linestyle: str | tuple
+    marker: str
+    filled: bool = True
+
+    def kwargs(self) -> dict:
+        face = self.color if self.filled else "white"
+        return {"color": self.color, "linestyle": self.linestyle, "marker": self.marker, "markerfacecolor": face}
 
 
-def _draw_curves(ax, rows: pd.DataFrame, colors: dict[str, str]) -> None:
+# A fixed style per registered method, the same in every plot of every suite: 13 colours that stay
+# apart on white paper (matplotlib's 10 default colours repeat from the 11th method, and gave
+# scratch and fd, transfergan and freezed the same colour), each with its own marker, and line
+# styles that differ between methods whose colours are closest (blue / navy, red / brown, ...).
+METHOD_STYLES: dict[str, Style] = {
+    "scratch": Style("#000000", "-", "o"),
+    "transfergan": Style("#1f77b4", "-", "s"),
+    "freezed": Style("#d62728", "--", "^"),
+    "freezeg": Style("#2ca02c", "-", "v"),
+    "partial": Style("#ff7f0e", "--", "D"),
+    "scaleshift": Style("#9467bd", "-", "P"),
+    "bsa": Style("#8c564b", ":", "X"),
+    "glo": Style("#e377c2", "-.", "*"),
+    "l2sp": Style("#17becf", "-", "h"),
+    "fd": Style("#7f7f7f", "--", "p"),
+    "minegan": Style("#bcbd22", "-", "<"),
+    "minegan-noft": Style("#6e6e00", ":", "<"),  # a darker minegan: its miner alone
+    "adafm": Style("#000080", "-.", ">"),
+    "hypermod": Style("#8b0000", ":", "d"),
+}
+# Methods registered after these, and labels whose method is unknown, take these in turn.
+SPARE_COLORS = ("#e6ab02", "#1b9e77", "#7570b3", "#66a61e", "#a6761d", "#e7298a", "#386cb0")
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 2)))
+
+
+def method_styles(cells: pd.DataFrame) -> dict[str, Style]:
+    """The style of every method label of a suite (``cells`` holds ``method`` labels and ``method_name``s).
+
+    A label that is a registered method's name gets that method's fixed style. A variant (another
+    label of the same method, e.g. minegan-multi) keeps its method's colour and marker, hollow, with
+    the next line style not taken, so variants of one method are told apart from it and each other.
+    """
+    name_of = dict(zip(cells["method"], cells.get("method_name", cells["method"])))
+    spares: dict[str, Style] = {}
+    styles: dict[str, Style] = {}
+    for label in sorted(name_of, key=lambda m: (m != name_of[m], m)):  # each method's own label first
+        name = name_of[label]
+        if name not in METHOD_STYLES and name not in spares:
+            i = len(spares)
+            color, dash = SPARE_COLORS[i % len(SPARE_COLORS)], LINESTYLES[i // len(SPARE_COLORS) % len(LINESTYLES)]
+            spares[name] = Style(color, dash, "o")
+        base = METHOD_STYLES.get(name) or spares[name]
+        taken = [s.linestyle for s in styles.values() if s.color == base.color]
+        if not taken:
+            styles[label] = base
+            continue
+        free = [dash for dash in LINESTYLES if dash not in taken] or list(LINESTYLES)
+        styles[label] = dataclasses.replace(base, linestyle=free[0], filled=False)
+    return styles
+
+
+def _draw_curves(ax, rows: pd.DataFrame, styles: dict[str, Style]) -> None:
     for method, by_method in rows.groupby("method", sort=True):
         stats = by_method.groupby("step")["value"].agg(["mean", "std"]).fillna({"std": 0.0})
         x, mean, std = stats.index.to_numpy(), stats["mean"].to_numpy(), stats["std"].to_numpy()
-        ax.plot(x, mean, marker="o", markersize=3, color=colors[method], label=method)
-        ax.fill_between(x, mean - std, mean + std, color=colors[method], alpha=0.2, linewidth=0)
+        style = styles[method]
+        ax.plot(x, mean, markersize=4, linewidth=1.3, label=method, **style.kwargs())
+        ax.fill_between(x, mean - std, mean + std, color=style.color, alpha=0.08, linewidth=0)
 
 
-def _draw_shots(ax, rows: pd.DataFrame, colors: dict[str, str]) -> None:
+def _draw_shots(ax, rows: pd.DataFrame, styles: dict[str, Style]) -> None:
     for method, by_method in rows.groupby("method", sort=True):
         by_method = by_method.sort_values("shots")
         x, std = by_method["shots"].to_numpy(dtype=float), by_method["std"].fillna(0.0)
-        ax.errorbar(x, by_method["mean"], yerr=std, marker="o", capsize=3, color=colors[method], label=method)
+        ax.errorbar(x, by_method["mean"], yerr=std, capsize=3, label=method, **styles[method].kwargs())
     shots = sorted(rows["shots"].astype(int).unique())
     if shots[-1] / shots[0] >= 10:  # 1, 5, 10, 100 shots read better on a log axis
         ax.set_xscale("log")

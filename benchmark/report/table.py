@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from benchmark.config import PRDC_ZERO_RADII, UNRANKED
+from benchmark.config import METRIC_GROUPS, PRDC_ZERO_RADII, UNRANKED
+from benchmark.protocol import ProtocolConfig
 from benchmark.report.data import SuiteResults, direction, unique_sorted
 
 METRIC_NAMES = {
@@ -29,6 +30,9 @@ METRIC_NAMES = {
     "intra_fid": "Intra-FID",
     "memorization": "Memorization",
 }
+# The metrics the main table carries, per target (the user's card: FID, KMMD, coverage, density);
+# the others go to further tables.
+CARD_METRICS = ("fid", "kmmd", "coverage", "density")
 SELECT_PHRASES = {
     "final": "each metric at the cell's last evaluation step",
     "best": "each metric's best value over the cell's evaluation steps, chosen per metric (optimistic)",
@@ -113,6 +117,8 @@ class ResultsTable:
         methods: row labels, alphabetical (the store does not record the suite's method order).
         entries: every (method, column) pair.
         facts: what the caption states (extractors, sample counts, seeds).
+        protocol: the suite's protocol as the run recorded it, whose published values and
+            rankings are shown beside ours (never in a mean, never bold); None when unknown.
     """
 
     suite: str
@@ -121,6 +127,7 @@ class ResultsTable:
     methods: list[str]
     entries: dict[tuple[str, Column], Entry]
     facts: Facts
+    protocol: ProtocolConfig | None = None
 
     def groups(self, columns: list[Column] | None = None) -> list[list[Column]]:
         """The columns (all, or the given ones) cut into runs of one target x shots each."""
@@ -130,35 +137,114 @@ class ResultsTable:
         columns = self.columns if columns is None else columns
         return [s.escape(method), *(self.entries[method, c].spell(s) for c in columns)]
 
-    def caption(self, s: Spelling) -> str:
-        metrics = [c.metric for c in self.columns if c.metric is not None]
+    def caption(self, s: Spelling, columns: list[Column] | None = None) -> str:
+        columns = self.columns if columns is None else columns
+        metrics = [c.metric for c in columns if c.metric is not None]
         return " ".join(
             [
                 s.escape(f"{self.suite}: mean") + s.pm + s.escape(f"std over {self.facts.seeds_phrase()};"),
                 s.escape(f"{SELECT_PHRASES[self.select]}. Best per column in bold."),
                 s.escape(self.facts.samples_phrase()),
                 directions_phrase(metrics, s),
+                self.published_phrase(s, columns),
             ]
         ).strip()
 
-    def footnotes(self, s: Spelling) -> list[str]:
+    # -- a protocol's published values and rankings, beside ours ------------------------------
+    def published_methods(self, columns: list[Column] | None = None) -> list[str]:
+        """The paper's methods with a published value or rank in any of ``columns``, in the protocol's order."""
+        if self.protocol is None:
+            return []
+        columns = self.columns if columns is None else columns
+        return [m for m in self.protocol.methods if any(self.published_text(m, c) for c in columns)]
+
+    def published_text(self, paper_method: str, column: Column) -> str:
+        """The paper's value as it prints it, or its rank ("best", "worst") for a column; "" if neither."""
+        if self.protocol is None or column.metric is None:
+            return ""
+        value = self.protocol.published.get(column.target, {}).get(column.metric, {}).get(paper_method)
+        if value is not None:
+            return value
+        ranks = self.protocol.rankings.get(column.target, {}).get(column.metric, {})
+        return ", ".join(rank for rank, names in ranks.items() if paper_method in names)
+
+    def published_row(self, paper_method: str, s: Spelling, columns: list[Column] | None = None) -> list[str]:
+        columns = self.columns if columns is None else columns
+        texts = [self.published_text(paper_method, c) for c in columns]
+        return [s.escape(self.protocol.shown_name(paper_method)), *(s.escape(t) for t in texts)]
+
+    def published_phrase(self, s: Spelling, columns: list[Column] | None = None) -> str:
+        if not self.published_methods(columns):
+            return ""
+        return s.escape(
+            f"Rows marked published hold the values {self.protocol.name} reports (its own runs: in no mean, "
+            "never bold); best / worst where the paper gives only a ranking."
+        )
+
+    def ranking_notes(self, s: Spelling, columns: list[Column] | None = None) -> list[str]:
+        """The paper's best / worst methods beside ours, among the methods both ran: one note per group."""
+        if self.protocol is None:
+            return []
         notes = []
-        partial = self._partial_notes()
+        for run in self.groups(columns):
+            ranked = [(c, self.protocol.rankings.get(c.target, {}).get(c.metric or "", {})) for c in run]
+            parts = [self._ranking_sentence(c, ranks) for c, ranks in ranked if ranks]
+            if parts:
+                notes.append(s.escape(f"{run[0].group}: " + "; ".join(parts) + "."))
+        if not notes:
+            return []
+        shared = [label for label in self.protocol.methods.values() if label in self.methods]
+        head = s.escape(
+            f"Rankings: {self.protocol.name}'s best and worst method beside ours, among the methods both ran "
+            f"({', '.join(shared) or 'none'})."
+        )
+        return [head, *notes]
+
+    def _ranking_sentence(self, column: Column, ranks: dict) -> str:
+        label = self.protocol.label
+        ours = {
+            m: float(e.shown_mean())
+            for m in self.protocol.methods.values()
+            if m in self.methods and (e := self.entries[m, column]).n
+        }
+        way = direction(column.metric)
+        parts = []
+        for rank, names in ranks.items():
+            paper = ", ".join(label(n) or n for n in names)
+            if len(ours) < 2 or way is None:
+                parts.append(f"{rank} {paper} (too few shared methods to compare)")
+                continue
+            pick = min if (rank == "best") == (way == "lower") else max
+            extreme = pick(ours.values())
+            mine = sorted(m for m, v in ours.items() if v == extreme)  # ties at the printed precision
+            run = {label(n) for n in names} & set(ours)
+            if not run:
+                parts.append(f"{rank} {paper}, not run here (ours: {', '.join(mine)})")
+            else:
+                parts.append(f"{rank} {paper} (ours: {', '.join(mine)}; {'agrees' if run & set(mine) else 'differs'})")
+        return f"{METRIC_NAMES.get(column.metric, column.metric)} " + ", ".join(parts)
+
+    def footnotes(self, s: Spelling, columns: list[Column] | None = None) -> list[str]:
+        """What the table's marks mean (for ``columns``, default all), then the published rankings beside ours."""
+        columns = self.columns if columns is None else columns
+        entries = [self.entries[m, c] for m in self.methods for c in columns]
+        notes = []
+        partial = self._partial_notes(columns)
         if partial:
             notes.append(s.dagger + s.escape(" Mean over the seeds that finished: " + "; ".join(partial) + "."))
-        if any(e.n_seeds and not e.n_finished for e in self.entries.values()):
+        if any(e.n_seeds and not e.n_finished for e in entries):
             notes.append(s.escape("failed: no seed finished (all failed or still running)."))
-        if any(e.n_finished or not e.n_seeds for e in self.entries.values() if not e.n):
+        if any(e.n_finished or not e.n_seeds for e in entries if not e.n):
             notes.append(s.escape(f"{s.missing}: not run, or not recorded by the finished runs."))
-        if self.facts.prdc_zero_radii:
+        if self.facts.prdc_zero_radii and any(c.metric in METRIC_GROUPS["prdc"] for c in columns):
             notes.append(s.escape(self.facts.zero_radii_phrase()))
-        return notes
+        return notes + self.ranking_notes(s, columns)
 
-    def _partial_notes(self) -> list[str]:
+    def _partial_notes(self, columns: list[Column]) -> list[str]:
         """'method, group: n of m seeds' once per (method, group, n), naming metrics when they differ."""
         notes = []
         for method in self.methods:
-            for run in self.groups():
+            for run in self.groups(columns):
                 group, marked = run[0].group, [(c, self.entries[method, c]) for c in run]
                 counts = sorted({(e.n, e.n_seeds) for _, e in marked if e.partial})
                 for n, m in counts:
@@ -248,7 +334,9 @@ def decimals_for(means: list[float]) -> int:
     return min(max(2 - math.floor(math.log10(typical)), 0), 6)
 
 
-def results_table(results: SuiteResults, summary: pd.DataFrame, select: str) -> ResultsTable:
+def results_table(
+    results: SuiteResults, summary: pd.DataFrame, select: str, protocol: ProtocolConfig | None = None
+) -> ResultsTable:
     """Lay a summary_frame out as a table: columns, entries, decimals and the bold best per column."""
     columns = [
         Column(r.target, None if pd.isna(r.shots) else int(r.shots), None if pd.isna(r.metric) else r.metric)
@@ -258,7 +346,7 @@ def results_table(results: SuiteResults, summary: pd.DataFrame, select: str) -> 
     entries = {}
     for column in columns:
         entries.update(_column_entries(summary, column, methods))
-    return ResultsTable(results.suite, select, columns, methods, entries, Facts.of(results))
+    return ResultsTable(results.suite, select, columns, methods, entries, Facts.of(results), protocol)
 
 
 def method_order(cells: pd.DataFrame, methods) -> list[str]:

@@ -8,11 +8,15 @@ Files under ``store.tables_dir(suite)`` (``_best`` is added after ``results`` fo
                           seeds, and per metric <metric>_mean, <metric>_std (sample std) and
                           <metric>_n (seeds with a value)
     results_cost.csv      per method: mean trainable_params, images_per_second, wall_seconds, cells
-    results.tex           the results table and the cost table (booktabs fragments; see
-                          ``standalone_latex`` for a document around them)
-    results.md            the same two tables as GitHub Markdown
+    results.tex           the main table (FID, KMMD, coverage, density per target), tables of the
+                          other metrics, and the cost table: booktabs floats, each fitting a page
+                          (``standalone_latex`` is a document around them)
+    results.md            the results (every metric in one wide table) and cost tables as GitHub Markdown
     plots/curves_<target>_<shots>.png   metric vs step per target x shots
     plots/shots_<target>.png            metric vs shots per method, for targets with several shot counts
+
+A run records its suite's protocol in the store (``runs/<suite>/protocol.yaml``); its published
+values and rankings appear beside ours in the results tables, marked as published.
 
 Cost is a separate small table rather than trailing columns: it is one number per method, not per
 target x shots x metric, and trailing columns would sit outside every group header.
@@ -26,10 +30,11 @@ import pandas as pd
 
 from benchmark.errors import BenchmarkError
 from benchmark.io import atomic_write_text
+from benchmark.protocol import ProtocolConfig, load_protocol
 from benchmark.report.data import SuiteResults, check_select, metric_order
 from benchmark.report.latex import cost_latex, results_latex
 from benchmark.report.markdown import cost_markdown, results_markdown
-from benchmark.report.plots import method_colors, plot_curves, plot_shots
+from benchmark.report.plots import method_styles, plot_curves, plot_shots
 from benchmark.report.table import results_table
 from benchmark.store import ResultsStore
 
@@ -49,7 +54,8 @@ def write_report(store: ResultsStore, suite: str | None = None, select: str = "f
         raise BenchmarkError(f"no results in {store.db_path}; run a suite first")
     written: list[Path] = []
     for name in names:
-        written += write_suite(SuiteResults.load(store, name), store.tables_dir(name), select)
+        protocol = load_protocol(store, name)
+        written += write_suite(SuiteResults.load(store, name), store.tables_dir(name), select, protocol)
     return written
 
 
@@ -61,9 +67,9 @@ def summary_frame(store: ResultsStore, suite: str, select: str = "final") -> pd.
     return SuiteResults.load(store, suite).summary(select)
 
 
-def write_suite(results: SuiteResults, out: Path, select: str) -> list[Path]:
+def write_suite(results: SuiteResults, out: Path, select: str, protocol: ProtocolConfig | None = None) -> list[Path]:
     summary = results.summary(select)
-    table = results_table(results, summary, select)
+    table = results_table(results, summary, select, protocol)
     cost = results.cost()
     stem = "results" if select == "final" else f"results_{select}"
     texts = {
@@ -74,9 +80,9 @@ def write_suite(results: SuiteResults, out: Path, select: str) -> list[Path]:
         f"{stem}.md": results_markdown(table) + "\n" + cost_markdown(results.suite, cost),
     }
     written = [atomic_write_text(text, out / name) for name, text in texts.items()]
-    colors = method_colors(results.cells["method"])
-    written += plot_curves(results.suite, results.steps, colors, out / "plots")
-    written += plot_shots(results.suite, summary, select, colors, out / "plots")
+    styles = method_styles(results.cells)
+    written += plot_curves(results.suite, results.steps, styles, out / "plots")
+    written += plot_shots(results.suite, summary, select, styles, out / "plots")
     return written
 
 
