@@ -3,6 +3,7 @@
     python run_benchmark.py --suite toy [--methods ...] [--seeds ...] [--device ...] [--out DIR] [--dry-run]
     python run_benchmark.py list
     python run_benchmark.py report --out DIR
+    python run_benchmark.py status --out DIR [--suite NAME]
     python run_benchmark.py inspect-data DATASET --data-root DIR [--json]
 
 A problem with the user's input is printed as one line, ``error: ...``, with exit code 2.
@@ -20,7 +21,7 @@ from pathlib import Path
 from benchmark.errors import BenchmarkError
 
 DEFAULT_OUT = "results"
-COMMANDS = ("run", "list", "report", "inspect-data")
+COMMANDS = ("run", "list", "report", "status", "inspect-data")
 
 
 def default_cache_dir() -> Path:
@@ -83,8 +84,54 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-report", action="store_true", help="do not write tables at the end")
     run.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run.add_argument("-v", "--verbose", action="store_true", help="log to the console too")
+    run.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default=None,
+        help="where cells run: local processes (default) or a SLURM job array (see README)",
+    )
+    slurm = run.add_argument_group(
+        "SLURM executor (defaults: the suite's and ~/.config/gan-transfer-benchmark/config.yaml's executor: section)"
+    )
+    slurm.add_argument("--detach", action="store_true", help="submit and exit; follow with 'status --out DIR'")
+    slurm.add_argument("--slurm-partition", dest="partition", default=None)
+    slurm.add_argument("--slurm-account", dest="account", default=None)
+    slurm.add_argument("--slurm-qos", dest="qos", default=None)
+    slurm.add_argument("--slurm-time", dest="time", default=None, help="per job: minutes, HH:MM:SS or D-HH:MM:SS")
+    slurm.add_argument("--slurm-gpus", dest="gpus", type=int, default=None, help="GPUs per job (default 1 on cuda)")
+    slurm.add_argument("--slurm-cpus", dest="cpus", type=int, default=None, help="CPUs (and threads) per job")
+    slurm.add_argument("--slurm-mem", dest="mem_gb", type=float, default=None, help="memory per job in GB")
+    slurm.add_argument("--slurm-constraint", dest="constraint", default=None)
+    slurm.add_argument(
+        "--slurm-parallelism", dest="parallelism", type=int, default=None, help="array tasks running at once"
+    )
+    slurm.add_argument(
+        "--slurm-extra",
+        dest="extra",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any other sbatch option, e.g. mail-type=END (repeatable)",
+    )
+    slurm.add_argument(
+        "--slurm-setup",
+        dest="setup",
+        action="append",
+        metavar="COMMAND",
+        help="a shell line each job runs first, e.g. 'module load cuda' (repeatable)",
+    )
+    slurm.add_argument(
+        "--images-per-second",
+        dest="images_per_second",
+        type=float,
+        default=None,
+        help="training speed for the dry run's GPU-hours estimate before any cell has run",
+    )
 
     sub.add_parser("list", help="show registered methods, datasets, sources, feature extractors and suites")
+
+    status = sub.add_parser("status", help="each cell's state (pending, queued, running, finished, failed)")
+    status.add_argument("--out", default=DEFAULT_OUT, help="the output folder of a suite command")
+    status.add_argument("--suite", default=None, help="only this suite")
 
     report = sub.add_parser("report", help="write tables and plots from an output folder")
     report.add_argument("--out", default=DEFAULT_OUT, help="the output folder of earlier runs")
@@ -110,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return {"run": cmd_run, "list": cmd_list, "report": cmd_report, "inspect-data": cmd_inspect}[args.command](args)
+        commands = {"run": cmd_run, "list": cmd_list, "report": cmd_report, "status": cmd_status}
+        return {**commands, "inspect-data": cmd_inspect}[args.command](args)
     except BenchmarkError as err:
         print(f"error: {one_line(str(err))}", file=sys.stderr)
         return 2
@@ -153,7 +201,8 @@ def cmd_run(args) -> int:
         data_root=args.data_root,
         source_ckpt=args.source_ckpt,
     )
-    device = args.device or default_device()
+    executor, slurm_options = _executor(args, suite)
+    device = args.device or (_slurm_device(slurm_options) if executor == "slurm" else default_device())
     from benchmark.runner import check_inputs, check_schedules
 
     schedules = check_schedules(suite)  # a stage that does not fit is an error before anything runs
@@ -167,7 +216,7 @@ def cmd_run(args) -> int:
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
         for line in check_inputs(suite):
             print(f"# {line}")
-        from benchmark.protocol import protocol_summary
+        from benchmark.dry_run import protocol_summary
 
         print("\n".join(protocol_summary(suite, cells)))
         print("# stage schedules (steps):")
@@ -176,13 +225,18 @@ def cmd_run(args) -> int:
         print(f"# {len(cells)} cells on {device}:")
         for cell in cells:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")
+        if executor == "slurm":
+            _print_slurm_dry_run(args, suite, slurm_options, device)
         return 0
-    _check_device(device)
+    if executor == "local":
+        _check_device(device)  # a SLURM login node need not have the compute nodes' GPUs
     check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
     store = ResultsStore(args.out)
     from benchmark.protocol import save_protocol
 
-    save_protocol(store, suite)  # the report puts the protocol's published values beside ours
+    save_protocol(store, suite.name, suite.protocol)  # the report puts the protocol's published values beside ours
+    if executor == "slurm":
+        return _run_on_slurm(args, suite, store, cache_dir, device, slurm_options)
     print(f"suite {suite.name}: {len(cells)} cells on {device}; runs under {store.out / 'runs' / suite.name}")
     print(f"caches (sources, images, features) under {cache_dir}")
     jobs = args.jobs or default_jobs(device)
@@ -193,18 +247,96 @@ def cmd_run(args) -> int:
     counts = run_local(
         suite, store, cache_dir, device, jobs, progress=not args.no_progress, retry_failed=args.retry_failed
     )
+    store.rebuild_index()
+    busy = f", {counts['busy']} running elsewhere (see `status --out {store.out}`)" if counts["busy"] else ""
     print(
         f"finished {counts['finished']}, failed {counts['failed']}, skipped {counts['skipped']} "
-        f"(already done); index: {store.db_path}"
+        f"(already done){busy}; index: {store.db_path}"
     )
     if not args.no_report:
-        from benchmark.report import write_report
-
-        written = write_report(store, suite.name)
-        print(f"tables: {store.tables_dir(suite.name)}")
-        for path in written:
-            print(f"  {path}")
+        _write_tables(store, suite.name)
     return 0 if counts["failed"] == 0 else 1
+
+
+def _write_tables(store, suite_name: str) -> None:
+    from benchmark.report import write_report
+
+    written = write_report(store, suite_name)
+    print(f"tables: {store.tables_dir(suite_name)}")
+    for path in written:
+        print(f"  {path}")
+
+
+SLURM_FLAGS = ("partition", "account", "qos", "time", "gpus", "cpus", "mem_gb", "constraint", "parallelism", "setup")
+
+
+def _executor(args, suite):
+    """The executor's name and SLURM options: user config < suite < command line (benchmark.slurm)."""
+    from benchmark.slurm import parse_extra, resolve_executor
+
+    cli = {key: getattr(args, key) for key in SLURM_FLAGS}
+    cli.update(name=args.executor, extra=parse_extra(args.extra), images_per_second=args.images_per_second)
+    return resolve_executor(suite.executor, cli)
+
+
+def _slurm_device(options) -> str:
+    """Cells run on the compute nodes' GPUs unless the jobs ask for none."""
+    return "cpu" if options.gpus == 0 else "cuda"
+
+
+def _print_slurm_dry_run(args, suite, options, device: str) -> None:
+    from benchmark.slurm import dry_run_lines
+
+    for line in dry_run_lines(suite, Path(args.out), options, device, args.retry_failed):
+        print(line)
+
+
+def _run_on_slurm(args, suite, store, cache_dir: Path, device: str, options) -> int:
+    """Submit the pending cells; unless --detach, follow them to the end and write the tables."""
+    from benchmark import slurm
+
+    cells, jobs, counts = slurm.submit(suite, store, cache_dir, device, options, args.retry_failed)
+    busy = f", {counts['busy']} running or queued already" if counts["busy"] else ""
+    if not cells:
+        print(f"nothing to submit: {counts['skipped']} cells done{busy}")
+    else:
+        array = jobs[0].job_id.split("_")[0]
+        print(
+            f"submitted {len(cells)} cells as SLURM job {array} after cache job {counts['cache_job']} "
+            f"({counts['skipped']} done{busy}); logs under {store.out / 'slurm'}"
+        )
+        print(f"follow with: python run_benchmark.py status --out {store.out}")
+    if args.detach or not cells:
+        return 0
+    try:
+        done = slurm.wait(store, cells, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"stopped following; the jobs go on: python run_benchmark.py status --out {store.out}", file=sys.stderr)
+        return 130
+    store.rebuild_index()
+    print(
+        f"finished {done['finished']}, failed {done['failed']}, not finished {done['pending']}; index: {store.db_path}"
+    )
+    if not args.no_report:
+        _write_tables(store, suite.name)
+    return 0 if done["failed"] == 0 and done["pending"] == 0 else 1
+
+
+def cmd_status(args) -> int:
+    from benchmark.status import cell_states, format_status
+    from benchmark.store import ResultsStore
+
+    out = Path(args.out)
+    if not (out / "runs").is_dir():
+        raise BenchmarkError(f"no run folders in {out} (expected {out / 'runs'}); run a suite first or pass --out")
+    store = ResultsStore(out)
+    states = cell_states(out)
+    store.rebuild_index(states)
+    shown = [s for s in states if args.suite is None or s.identity.get("suite") == args.suite]
+    if not shown:
+        raise BenchmarkError(f"no cells of suite {args.suite!r} in {out}")
+    print(format_status(shown))
+    return 0
 
 
 def _check_device(device: str) -> None:
@@ -247,11 +379,10 @@ def cmd_report(args) -> int:
     from benchmark.store import ResultsStore
 
     out = Path(args.out)
-    if not (out / "results.sqlite").exists():
-        raise BenchmarkError(
-            f"no results in {out} (expected {out / 'results.sqlite'}); run a suite first or pass --out"
-        )
+    if not (out / "runs").is_dir():
+        raise BenchmarkError(f"no results in {out} (expected run folders under {out / 'runs'}); run a suite first")
     store = ResultsStore(out)
+    store.rebuild_index()  # the run folders are the record; cells may still be running
     written = write_report(store, args.suite, select=args.select)
     for path in written:
         print(path)

@@ -233,6 +233,7 @@ class SuiteConfig:
     perceptual_options: dict = field(default_factory=dict)
     protocol: ProtocolConfig | None = None
     data_root: str | None = None
+    executor: str | dict | None = None  # where cells run; checked by benchmark.slurm.resolve_executor
 
     def method(self, label: str) -> MethodEntry:
         for m in self.methods:
@@ -759,6 +760,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         perceptual=perceptual.get("name"),
         perceptual_options=dict(perceptual.get("options") or {}),
         protocol=protocol,
+        executor=raw.get("executor"),
     )
 
 
@@ -830,6 +832,7 @@ SUITE_KEYS = (
     "eval",
     "budgets",
     "protocol",
+    "executor",
 )
 
 

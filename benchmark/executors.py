@@ -23,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.config import SuiteConfig
-from benchmark.runner import Cell, SuiteContext, expand_cells, run_cell
+from benchmark.runner import Cell, SuiteContext, expand_cells, register_cells, run_cell
+from benchmark.status import SlurmQueue, cell_state
 from benchmark.store import ResultsStore
 
 log = logging.getLogger(__name__)
@@ -121,18 +122,27 @@ def _source_in_worker(suite: SuiteConfig, name: str, out: str, cache_dir: str) -
     _context(suite, out, cache_dir).source(name)
 
 
-def _cell_in_worker(cell: Cell, out: str, cache_dir: str) -> str:
-    return run_cell(cell, _context(cell.suite, out, cache_dir))
+def _cell_in_worker(cell: Cell, out: str, cache_dir: str, retry_failed: bool) -> str:
+    return run_cell(cell, _context(cell.suite, out, cache_dir), retry_failed)
 
 
-def pending_cells(cells: list[Cell], store: ResultsStore, retry_failed: bool) -> list[Cell]:
-    """Cells that still need to run: not finished, and not failed unless failures are retried."""
-    pending = []
+def pending_cells(cells: list[Cell], store: ResultsStore, retry_failed: bool) -> tuple[list[Cell], int]:
+    """Cells that still need to run, and how many others are running or queued elsewhere.
+
+    A cell runs when it is neither finished, nor failed (unless failures are retried), nor held
+    by a live process or a queued SLURM job (benchmark.status): a second suite command on the
+    same output folder leaves those to their owners.
+    """
+    pending, active = [], 0
+    queue = SlurmQueue()
     for cell in cells:
-        status = store.status(cell.key)
-        if status != "finished" and (status != "failed" or retry_failed):
+        folder = store.folder(cell.key)
+        state = cell_state(folder, queue).state if folder.identity() is not None else "pending"
+        if state == "pending" or (state == "failed" and retry_failed):
             pending.append(cell)
-    return pending
+        elif state in ("running", "queued"):
+            active += 1
+    return pending, active
 
 
 def run_local(
@@ -144,20 +154,25 @@ def run_local(
     progress: bool = True,
     retry_failed: bool = False,
 ) -> dict[str, int]:
-    """Run every pending cell of a suite; returns counts by status (finished, failed, skipped)."""
+    """Run every pending cell of a suite; returns counts by outcome.
+
+    finished, failed: trained here; skipped: done before; busy: trained by another process (a
+    second suite command on the same folder, or a SLURM job) now.
+    """
     cache_dir = Path(cache_dir)
     cells = expand_cells(suite)
-    pending = pending_cells(cells, store, retry_failed)
-    counts = {"finished": 0, "failed": 0, "skipped": len(cells) - len(pending)}
+    pending, active = pending_cells(cells, store, retry_failed)
+    counts = {"finished": 0, "failed": 0, "skipped": len(cells) - len(pending) - active, "busy": active}
     if not pending:
         return counts
+    register_cells(pending, store)
     jobs = max(1, min(jobs, len(pending)))
     ctx = SuiteContext(suite, store, cache_dir, device, progress)
     if jobs == 1:
         warm_caches(ctx, pending)
         bar = tqdm(total=len(pending), desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True)
         for cell in pending:
-            counts[run_cell(cell, ctx)] += 1
+            counts[run_cell(cell, ctx, retry_failed)] += 1
             bar.update(1)
         bar.close()
         return counts
@@ -179,7 +194,7 @@ def run_local(
         source_bar.close()
         warm_caches(ctx, pending)
         bar = tqdm(total=len(pending), desc=f"suite {suite.name}", disable=not progress, dynamic_ncols=True)
-        futures = {pool.submit(_cell_in_worker, cell, *args): cell for cell in pending}
+        futures = {pool.submit(_cell_in_worker, cell, *args, retry_failed): cell for cell in pending}
         for future in as_completed(futures):
             counts[future.result()] += 1
             bar.set_postfix_str(futures[future].cell_id, refresh=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -92,10 +93,16 @@ def append_jsonl(obj: Any, path: str | Path) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
+    """The rows of a JSONL file; a torn last line (a process killed mid-append) is left out."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in lines[:-1]]
+    if lines:
+        with contextlib.suppress(ValueError):
+            rows.append(json.loads(lines[-1]))
+    return rows
 
 
 def to_plain(obj: Any) -> Any:

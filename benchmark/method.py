@@ -135,6 +135,10 @@ class Method(nn.Module):
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for ``run_benchmark.py list``
+    # (colour, line style, marker) in every plot of every suite. The shipped methods' 14 colours stay
+    # apart on white paper (matplotlib's default 10 repeat from the 11th), and methods whose colours
+    # are closest differ in line style; a method without one takes a spare colour in the report.
+    plot_style: ClassVar[tuple] = ()
     hflip: bool | None = None  # None: follow the suite's train.hflip; a method may override it
     resources: ClassVar[dict[str, Resource]] = {}  # constructor argument -> what the harness passes in it
 

@@ -19,7 +19,6 @@ report, which reads only the store, can put the published values beside ours.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,9 +26,9 @@ from typing import TYPE_CHECKING
 import yaml
 
 from benchmark.errors import BenchmarkError
+from benchmark.metrics.registry import all_metrics
 
 if TYPE_CHECKING:
-    from benchmark.config import SuiteConfig
     from benchmark.store import ResultsStore
 
 RANKS = ("best", "worst")
@@ -83,8 +82,6 @@ def parse_protocol(raw, where: str, method_labels: list[str]) -> ProtocolConfig 
     """Validate a suite's ``protocol:`` section (None when the suite has none)."""
     if raw is None:
         return None
-    from benchmark.config import METRIC_GROUPS
-
     if not isinstance(raw, dict):
         raise BenchmarkError(f"{where}: expected a mapping with a name, got {type(raw).__name__}")
     unknown = sorted(set(raw) - set(PROTOCOL_KEYS))
@@ -102,7 +99,7 @@ def parse_protocol(raw, where: str, method_labels: list[str]) -> ProtocolConfig 
                 f"{where}: methods maps {paper_name!r} to {label!r}, which is not a method of the suite "
                 f"({', '.join(method_labels)}); use null for a method the suite does not run"
             )
-    metrics = {name for names in METRIC_GROUPS.values() for name in names}
+    metrics = {m.name for m in all_metrics() if not m.diagnostic}
 
     def check(target: str, metric: str, names, what: str) -> None:
         if metric not in metrics:
@@ -167,13 +164,13 @@ def protocol_path(store: ResultsStore, suite_name: str) -> Path:
     return store.out / "runs" / suite_name / "protocol.yaml"
 
 
-def save_protocol(store: ResultsStore, suite: SuiteConfig) -> Path | None:
-    """Record the suite's protocol beside its run folders (the newest run's section stands)."""
-    if suite.protocol is None:
+def save_protocol(store: ResultsStore, suite_name: str, protocol: ProtocolConfig | None) -> Path | None:
+    """Record a suite's protocol beside its run folders (the newest run's section stands)."""
+    if protocol is None:
         return None
     from benchmark.io import write_yaml
 
-    return write_yaml(suite.protocol.to_dict(), protocol_path(store, suite.name))
+    return write_yaml(protocol.to_dict(), protocol_path(store, suite_name))
 
 
 def load_protocol(store: ResultsStore, suite_name: str) -> ProtocolConfig | None:
@@ -184,64 +181,3 @@ def load_protocol(store: ResultsStore, suite_name: str) -> ProtocolConfig | None
     raw = yaml.safe_load(path.read_text()) or {}
     labels = [label for label in (raw.get("methods") or {}).values() if label is not None]
     return parse_protocol(raw, str(path), labels)
-
-
-# --------------------------------------------------------------------------------------------
-# The dry run's account of a protocol: what runs, how long, against which published numbers.
-
-
-def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
-    """Lines (each starting with "# ") that show a suite's protocol, its cells and their cost in steps."""
-    lines = []
-    protocol = suite.protocol
-    if protocol is not None:
-        lines.append(f"# protocol: {protocol.name}" + (f" ({protocol.paper})" if protocol.paper else ""))
-        lines += [f"#   {note}" for note in protocol.notes]
-    train = suite.train
-    checkpoint = train.checkpoint_every or train.eval_every
-    lines.append(f"# training: batch {train.batch_size}, checkpoint every {checkpoint:,} steps")
-    for target in suite.targets:
-        ev = suite.eval_for(target)
-        shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
-        kind = "conditional" if target.conditional else "unconditional"
-        classes = "all classes" if target.classes is None else f"{len(target.classes)} classes"
-        scored = f" against its {target.eval_split} split" if target.eval_split not in (None, target.split) else ""
-        lines.append(
-            f"# target {target.name}: {target.dataset} {target.split} split, {classes}, {shots}, crop {target.crop}, "
-            f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
-            f"{', '.join(_metric_names(ev.metrics, target.conditional))}"
-        )
-        for label, options in target.method_options.items():
-            shown = ", ".join(f"{k}={v}" for k, v in options.items())
-            lines.append(f"#   {label}: {shown}")
-    if protocol is not None:
-        names = {t.name for t in suite.targets}
-        published = {t: v for t, v in protocol.published.items() if t in names}
-        rankings = {t: v for t, v in protocol.rankings.items() if t in names}
-        for target, by_metric in published.items():
-            for metric, values in by_metric.items():
-                shown = ", ".join(f"{protocol.shown_name(m)} {v}" for m, v in values.items())
-                lines.append(f"# published {target} {metric}: {shown}")
-        for target, by_metric in rankings.items():
-            for metric, ranks in by_metric.items():
-                shown = "; ".join(f"{r} {', '.join(map(protocol.shown_name, names))}" for r, names in ranks.items())
-                lines.append(f"# published ranking {target} {metric}: {shown}")
-    steps = Counter(cell_steps(cell) for cell in cells)
-    per_cell = ", ".join(f"{n:,} steps x {count} cells" for n, count in sorted(steps.items()))
-    total = sum(n * count for n, count in steps.items())
-    lines.append(f"# steps per cell: {per_cell or 'no cells'}; total {total:,} training steps")
-    return lines
-
-
-def _metric_names(groups, conditional: bool) -> list[str]:
-    """The metric names an evaluation writes (intra-class FID only on a conditional target)."""
-    from benchmark.config import METRIC_GROUPS
-
-    names = [name for group in groups for name in METRIC_GROUPS[group]]
-    return [n for n in names if conditional or n != "intra_fid"]
-
-
-def cell_steps(cell) -> int:
-    """Training steps of one cell: the suite's ``train.steps`` plus any stage that comes on top of the
-    budget (hypermod's data-free self-alignment)."""
-    return cell.schedule().total_steps

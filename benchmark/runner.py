@@ -1,9 +1,10 @@
 """Suite -> cells -> run folders: the flow of one benchmark, one direction.
 
 A cell is (target, shots, method, seed). Cells are independent: each loads its source and its
-few-shot split, trains, evaluates and writes its run folder. Finished cells are skipped,
+few-shot split, trains, evaluates and writes its run folder, which it owns through a lease
+(benchmark.lease) so that no two processes ever train one cell. Finished cells are skipped,
 interrupted ones resume from their checkpoint, and a diverging or crashing cell is marked
-failed in the index while the suite goes on.
+failed in its run folder while the suite goes on.
 """
 
 from __future__ import annotations
@@ -18,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.utils import save_image
 
 from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
 from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
-from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json, write_yaml
+from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
 from benchmark.method import METHODS, TargetSpec, build_method, named_sources, provide_resources, uses_perceptual
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
@@ -106,7 +106,7 @@ class Cell:
 
     @property
     def index_fields(self) -> dict:
-        """What the results index records about this cell when it starts (``ResultsStore.start``)."""
+        """The results index's columns known before the cell runs (recorded in its run folder by ``cell_identity``)."""
         return dict(
             target=self.target.name,
             dataset=self.target.dataset,
@@ -297,6 +297,14 @@ class SuiteContext:
         return self._perceptual
 
 
+def save_image(images: torch.Tensor, path: Path, **options) -> None:
+    """torchvision's ``save_image``, imported when the first image is written: importing torchvision
+    imports torch._dynamo (about 2 s of CPU), which a dry run, an input error or a busy cell never needs."""
+    from torchvision.utils import save_image
+
+    save_image(images, path, **options)
+
+
 def _grid(images: torch.Tensor, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_image(images, path, nrow=max(1, int(math.sqrt(len(images)))), normalize=True, value_range=(-1, 1))
@@ -338,51 +346,132 @@ class _RunLog:
         self.handler.close()
 
 
-def run_cell(cell: Cell, ctx: SuiteContext) -> str:
-    """Train and evaluate one cell; returns its final status ("finished" or "failed")."""
-    key, store = cell.key, ctx.store
-    run_dir = store.run_dir(key)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_yaml(cell.resolved(), run_dir / "config.yaml")
+class Interrupted(BaseException):
+    """The cell's process was told to stop (SIGTERM from scancel, a requeue or a time limit).
+
+    A BaseException, like KeyboardInterrupt: it must pass the ``except Exception`` that marks a
+    crashing cell failed, since an interrupted cell resumes instead.
+    """
+
+
+def cell_identity(cell: Cell) -> dict:
+    """What a run folder's cell.json records: the index's columns known before the cell runs."""
+    key = cell.key
+    return {
+        "suite": key.suite,
+        "cell_id": key.cell_id,
+        "config_hash": key.config_hash,
+        **cell.index_fields,
+        "total_steps": cell.schedule().total_steps,
+    }
+
+
+def register_cells(cells: list[Cell], store: ResultsStore) -> None:
+    """Create the run folders of cells about to run, with their identity files, so ``status`` lists them."""
+    for cell in cells:
+        store.folder(cell.key).register(cell_identity(cell), cell.resolved())
+
+
+def run_cell(cell: Cell, ctx: SuiteContext, retry_failed: bool = False, job: dict | None = None) -> str:
+    """Train and evaluate one cell, unless another live process owns it.
+
+    Returns "finished" or "failed" for a cell trained here, "skipped" for one found finished (or
+    failed, unless ``retry_failed``) once its lease was taken, and "busy" for one whose lease a
+    live process holds. Everything is written into the cell's run folder (see benchmark.runfolder).
+
+    Args:
+        cell: the cell.
+        ctx: the suite's caches and the output folder.
+        retry_failed: train a failed cell again.
+        job: the SLURM job running it (``slurm_job``, ``slurm_log``), recorded with its lease and status.
+    """
+    from benchmark.lease import CellLease
+    from benchmark.status import SlurmQueue
+
+    job = dict(job or {})
+    folder = ctx.store.folder(cell.key)
+    folder.register(cell_identity(cell), cell.resolved())
+    if _done(folder, retry_failed):  # checked again under the lease: another process may finish it meanwhile
+        return "skipped"
+    lease = CellLease.acquire(folder.path, queue_states=SlurmQueue(), **job)
+    if lease is None:
+        log.warning("cell %s is being trained by another process; leaving it to that one", cell.cell_id)
+        return "busy"
+    try:
+        if _done(folder, retry_failed):
+            return "skipped"
+        return _run_owned_cell(cell, ctx, folder, lease, job)
+    finally:
+        lease.release()
+
+
+def _done(folder, retry_failed: bool) -> bool:
+    state = (folder.status() or {}).get("state")
+    return state == "finished" or (state == "failed" and not retry_failed)
+
+
+def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> str:
+    run_dir, total = folder.path, cell.schedule().total_steps
     started = time.time()
+    lease.progress = lambda: (None, total)
     with _RunLog(run_dir / "log.txt"):
-        log.info("cell %s -> %s", cell.cell_id, run_dir)
-        store.start(key, **cell.index_fields, run_dir=str(run_dir))
+        where = f" (SLURM job {job['slurm_job']}, log {job.get('slurm_log')})" if job.get("slurm_job") else ""
+        log.info("cell %s -> %s; lease %d%s", cell.cell_id, run_dir, lease.generation, where)
+        folder.write_status("running", started=started, owner=lease.owner, total=total, **_job_fields(job))
         try:
-            outcome, final = _train_cell(cell, ctx, run_dir)
+            outcome, final = _train_cell(cell, ctx, run_dir, lease)
         except (DivergedError, FloatingPointError) as err:
             log.error("cell %s diverged: %s", cell.cell_id, err)
-            _finish(store, key, run_dir, "failed", started, error=f"diverged: {err}")
+            _finish(folder, cell.key, lease, job, "failed", started, error=f"diverged: {err}")
             return "failed"
-        except BenchmarkError:
+        except BenchmarkError as err:
+            _interrupted(folder, lease, job, f"stopped: {err}")
             raise
         except Exception as err:  # a crashing cell must not take the suite down; its traceback is in log.txt
             log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())
-            _finish(store, key, run_dir, "failed", started, error=f"{type(err).__name__}: {err}")
+            _finish(folder, cell.key, lease, job, "failed", started, error=f"{type(err).__name__}: {err}")
             return "failed"
-        _finish(store, key, run_dir, "finished", started, outcome=outcome, final=final)
+        except BaseException as err:  # Ctrl-C, SIGTERM, submitit's exit after checkpointing: resume later
+            reason = {KeyboardInterrupt: "Ctrl-C", SystemExit: "exited to be requeued"}.get(type(err), str(err))
+            log.warning("cell %s interrupted at step %s: %s", cell.cell_id, lease.progress()[0], reason)
+            _interrupted(folder, lease, job, reason or type(err).__name__)
+            raise
+        _finish(folder, cell.key, lease, job, "finished", started, outcome=outcome, final=final)
         return "finished"
 
 
-def _finish(store, key, run_dir: Path, status: str, started: float, error=None, outcome=None, final=None):
-    fields = {"wall_seconds": time.time() - started, "error": error}
+def _job_fields(job: dict) -> dict:
+    return {"slurm_log": job["slurm_log"]} if job.get("slurm_log") else {}
+
+
+def _interrupted(folder, lease, job: dict, reason: str) -> None:
+    step, total = lease.progress()
+    folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+
+
+def _finish(folder, key, lease, job: dict, status: str, started: float, error=None, outcome=None, final=None):
+    """result.json, then status.json: the status is what says the cell is done."""
     result = {"status": status, "cell": key.cell_id, "config_hash": key.config_hash, "error": error}
+    result["wall_seconds"] = time.time() - started
     if outcome is not None:
-        fields.update(
-            train_seconds=outcome["train_seconds"],
-            images_per_second=outcome["images_per_second"],
-            trainable_params=outcome["trainable_parameters"],
-            steps=outcome["steps"],
-        )
         result.update(outcome)
     if final is not None:
         result["metrics"] = final
-    store.finish(key, status, **fields)
-    write_json(result, run_dir / "result.json")
+    write_json(result, folder.path / "result.json")
+    step, total = lease.progress()
+    folder.write_status(
+        status,
+        owner=lease.owner,
+        step=outcome["steps"] if outcome else step,
+        total=total,
+        finished=time.time(),
+        error=error,
+        **_job_fields(job),
+    )
 
 
-def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
-    suite, target, key, store = ctx.suite, cell.target, cell.key, ctx.store
+def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
+    suite, target = ctx.suite, cell.target
     train_split = ctx.images(target, target.split)
     eval_split = ctx.images(target, target.eval_split or target.split)
     manifest = few_shot_manifest(train_split, cell.shots, cell.seed, dataset=target.dataset)
@@ -406,7 +495,6 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
     evaluator = Evaluator(
         extractor, eval_split, train, cell.eval, target.conditional, source.config.style_dim, ctx.device, ctx.cache_dir
     )
-    store.start(key, n_real=evaluator.n_real)
     metrics_path = run_dir / "metrics.jsonl"
     final: dict[str, float] = {}
 
@@ -424,7 +512,6 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
             },
             metrics_path,
         )
-        store.record_metrics(key, step, ev.metrics)
         _grid(ev.grid, run_dir / "samples" / f"step_{step:06d}.png")
         if ev.nearest_pairs is not None:
             # Each generated sample beside its nearest training image: copying shows at a glance.
@@ -447,11 +534,12 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path):
         ctx.progress,
         desc=cell.cell_id,
     )
+    if lease is not None:
+        lease.progress = lambda: (trainer.step, trainer.schedule.total_steps)  # shown by `status` while it runs
     resumed = trainer.resume()
     if resumed is not None:
         rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]
         atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), metrics_path)
-        store.forget_metrics_after(key, resumed)
         if rows:
             final.update(rows[-1]["metrics"])
     outcome = trainer.run()

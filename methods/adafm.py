@@ -112,6 +112,7 @@ class AdaFM(Method):
     """
 
     name = "adafm"
+    plot_style = ("#000080", "-.", ">")
     summary = "train G's low-res blocks and mapping; AdaFM on frozen high-res blocks; freeze D's from_rgb + first block"
 
     def __init__(

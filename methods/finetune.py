@@ -28,6 +28,7 @@ class Scratch(FineTuneMethod):
     """Train G and D from a random initialisation on the target alone: every paper's baseline."""
 
     name = "scratch"
+    plot_style = ("#000000", "-", "o")
     summary = "all of G and D from random init"
 
     def __init__(self, source, target: TargetSpec):
@@ -44,6 +45,7 @@ class TransferGAN(FineTuneMethod):
     """
 
     name = "transfergan"
+    plot_style = ("#1f77b4", "-", "s")
     summary = "fine-tune all of G and D from the source"
 
     def __init__(self, source, target: TargetSpec):
@@ -64,6 +66,7 @@ class FreezeD(FineTuneMethod):
     """
 
     name = "freezed"
+    plot_style = ("#d62728", "--", "^")
     summary = "fine-tune G; freeze D's from_rgb and high-resolution blocks"
 
     def __init__(self, source, target: TargetSpec, d_trainable_blocks: int = 3):

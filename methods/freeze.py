@@ -45,6 +45,7 @@ class FreezeG(FineTuneMethod):
     """
 
     name = "freezeg"
+    plot_style = ("#2ca02c", "-", "v")
     summary = "fine-tune G's high-resolution blocks and all of D; freeze the mapping and low-res G blocks"
 
     def __init__(self, source, target: TargetSpec, g_trainable_blocks: int = 3):
@@ -79,6 +80,7 @@ class PartialFineTune(FineTuneMethod):
     """
 
     name = "partial"
+    plot_style = ("#ff7f0e", "--", "D")
     summary = "fine-tune G's near-z blocks + mapping and D's near-logit blocks; freeze the near-image blocks"
 
     def __init__(self, source, target: TargetSpec, g_frozen_blocks: int = 3, d_frozen_blocks: int = 3):

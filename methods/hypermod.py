@@ -110,6 +110,7 @@ class HyperMod(Method):
     """
 
     name = "hypermod"
+    plot_style = ("#8b0000", ":", "d")
     summary = "class-conditional hypernetwork over a frozen G; self-alignment, class head, Barlow Twins on D"
 
     def __init__(

@@ -206,6 +206,7 @@ class MineGAN(Method):
     """
 
     name = "minegan"
+    plot_style = ("#bcbd22", "-", "<")
     summary = "mine the source latent space with a miner (G frozen), then fine-tune miner + G"
     resources = {"sources": Resource.SOURCES}
 
@@ -304,6 +305,7 @@ class MineGANNoFT(MineGAN):
     """
 
     name = "minegan-noft"
+    plot_style = ("#6e6e00", ":", "<")  # a darker minegan: its miner alone
     summary = "MineGAN's miner only, G frozen throughout (the paper's 'w/o FT' row)"
 
     def __init__(

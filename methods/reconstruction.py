@@ -224,6 +224,7 @@ class BSA(ReconstructionMethod):
     """
 
     name = "bsa"
+    plot_style = ("#8c564b", ":", "X")
     summary = "per-layer scale/shift + per-image latents, reconstruction loss, no D"
 
     def __init__(
@@ -306,6 +307,7 @@ class GLO(ReconstructionMethod):
     """
 
     name = "glo"
+    plot_style = ("#e377c2", "-.", "*")
     summary = "all of G + per-image latents, reconstruction loss, no D"
 
     def __init__(

@@ -57,6 +57,7 @@ class L2SP(FineTuneMethod):
     """
 
     name = "l2sp"
+    plot_style = ("#17becf", "-", "h")
     summary = "fine-tune all of G and D + L2 pull toward the source weights"
 
     def __init__(self, source, target: TargetSpec, lambda_g: float = 10.0, lambda_d: float = 10.0):
@@ -103,6 +104,7 @@ class FeatureDistillation(FineTuneMethod):
     """
 
     name = "fd"
+    plot_style = ("#7f7f7f", "--", "p")
     summary = "fine-tune all of G and D + match D's features on reals to the frozen source D's"
 
     def __init__(self, source, target: TargetSpec, lambda_fm: float = 1.0, feature_loc: int = 3):

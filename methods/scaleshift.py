@@ -93,6 +93,7 @@ class ScaleShift(Method):
     """
 
     name = "scaleshift"
+    plot_style = ("#9467bd", "-", "P")
     summary = "train a per-channel scale/shift after every G layer and all of D; every G weight frozen"
 
     def __init__(self, source, target: TargetSpec):

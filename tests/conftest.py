@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -79,3 +80,32 @@ def tiny_source(cache_dir):
         "toy-pretrain", None, backbone=backbone, classes=[0, 1, 2, 3, 4, 5, 6], steps=6, batch_size=8,
         cache_dir=cache_dir, progress=False,
     )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A one-node SLURM cluster (munged, slurmctld, slurmd on localhost) for the session; SLURM_CONF points at it.
+
+    Skipped, with the reason printed, where the binaries are missing (``apt-get install slurm-wlm
+    munge``); on CI (``CI`` set) a missing binary fails instead, so the SLURM tests cannot skip
+    themselves into a green run there.
+    """
+    from tests.slurm_cluster import SlurmCluster, missing_binaries
+
+    missing = missing_binaries()
+    if missing:
+        message = f"SLURM binaries not found: {', '.join(missing)} (apt-get install slurm-wlm munge)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = SlurmCluster().start()
+    previous = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        yield cluster
+    finally:
+        if previous is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = previous
+        cluster.stop()

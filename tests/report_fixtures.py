@@ -1,4 +1,5 @@
-"""A results store filled through its own API with known numbers, for the report tests.
+"""A results store filled with known numbers, for the report tests: run folders written as cells
+write them (cell.json, metrics.jsonl, result.json, status.json), then the index rebuilt from them.
 
 Two targets (digit7 at 5 and 10 shots, digit9 at 10 shots) x two methods x three seeds, plus:
 
@@ -12,8 +13,12 @@ aggregate with numpy independently of the report code.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
+from benchmark.io import append_jsonl, write_json
+from benchmark.runfolder import METRICS_FILE, RESULT_FILE
 from benchmark.store import CellKey, ResultsStore
 
 SUITE = "toy"
@@ -72,6 +77,27 @@ def fill_store(store: ResultsStore) -> None:
                 _record_cell(store, rng, method, target, shots, seed)
     for seed in SEEDS:
         _record_failed(store, ALL_FAILED, "digit9", 10, seed)
+    store.rebuild_index()
+
+
+COST_FIELDS = {"trainable_params": "trainable_parameters", "images_per_second": "images_per_second",
+               "wall_seconds": "wall_seconds", "steps": "steps"}  # fmt: skip
+
+
+def record_cell(store: ResultsStore, key: CellKey, status: str, metrics: dict[int, dict], error=None, **fields) -> None:
+    """Write a cell's run folder as run_cell does: identity, metric rows, result, then its final status.
+
+    ``fields`` are index columns: identity ones (target, method, seed, ...), ``n_real`` (recorded in
+    the metric rows) and cost ones (trainable_params, images_per_second, wall_seconds, steps).
+    """
+    n_real = fields.pop("n_real", None)
+    cost = {COST_FIELDS[k]: fields.pop(k) for k in list(fields) if k in COST_FIELDS}
+    folder = store.folder(key)
+    folder.register({"suite": key.suite, "cell_id": key.cell_id, "config_hash": key.config_hash, **fields})
+    for step, values in metrics.items():
+        append_jsonl({"step": step, "metrics": values, "n_real": n_real}, folder.path / METRICS_FILE)
+    write_json({"status": status, "error": error, **cost}, folder.path / RESULT_FILE)
+    folder.write_status(status, error=error, finished=time.time())
 
 
 def key(method: str, target: str, shots: int, seed: int, config_hash: str = CURRENT_HASH) -> CellKey:
@@ -99,12 +125,10 @@ def _record_cell(store: ResultsStore, rng, method: str, target: str, shots: int,
         _record_failed(store, method, target, shots, seed)
         return
     cell = key(method, target, shots, seed)
-    store.start(cell, **_fields(method, target, shots, seed))
     final = final_metrics(rng)
-    for step in STEPS:
-        store.record_metrics(cell, step, at_step(final, step))
     cost = dict(trainable_params=PARAMS[method], images_per_second=100.0 + seed, wall_seconds=60.0 * (seed + 1))
-    store.finish(cell, "finished", steps=STEPS[-1], **cost)
+    metrics = {step: at_step(final, step) for step in STEPS}
+    record_cell(store, cell, "finished", metrics, steps=STEPS[-1], **cost, **_fields(method, target, shots, seed))
     label = METHODS[method]
     for metric, value in final.items():
         EXPECTED.setdefault((target, shots, label), {}).setdefault(metric, {})[seed] = value
@@ -114,19 +138,18 @@ def _record_cell(store: ResultsStore, rng, method: str, target: str, shots: int,
 def _record_failed(store: ResultsStore, method: str, target: str, shots: int, seed: int) -> None:
     """A cell that logged unbeatable metrics, then failed: none of them may reach a table."""
     cell = key(method, target, shots, seed)
-    store.start(cell, **_fields(method, target, shots, seed))
-    store.record_metrics(cell, 50, {"fid": 0.01, "kid": 0.0, "precision": 1.0, "memorization": 1.0})
-    store.finish(cell, "failed", error="DivergedError: loss is nan")
+    metrics = {50: {"fid": 0.01, "kid": 0.0, "precision": 1.0, "memorization": 1.0}}
+    error = "DivergedError: loss is nan"
+    record_cell(store, cell, "failed", metrics, error=error, **_fields(method, target, shots, seed))
 
 
 def _record_stale(store: ResultsStore) -> None:
     """An earlier recipe's finished run of a cell that is re-run (and finished later) under a new hash."""
     method, target, shots, seed = STALE
     cell = key(method, target, shots, seed, STALE_HASH)
-    store.start(cell, **_fields(method, target, shots, seed))
-    for step in STEPS:
-        store.record_metrics(cell, step, {"fid": 0.02, "kid": 0.0, "precision": 0.99, "memorization": 0.99})
-    store.finish(cell, "finished", steps=STEPS[-1], trainable_params=1, images_per_second=1e6, wall_seconds=1.0)
+    metrics = {step: {"fid": 0.02, "kid": 0.0, "precision": 0.99, "memorization": 0.99} for step in STEPS}
+    cost = dict(steps=STEPS[-1], trainable_params=1, images_per_second=1e6, wall_seconds=1.0)
+    record_cell(store, cell, "finished", metrics, **cost, **_fields(method, target, shots, seed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,13 +176,10 @@ def fill_suite_store(store: ResultsStore, suite, steps=(0, 125, 250), rng_seed: 
 
     rng = np.random.default_rng(rng_seed)
     for cell in expand_cells(suite):
-        key = cell.key
-        store.start(key, **cell.index_fields, n_real=500)
         names = [n for group in cell.eval.metrics for n in METRIC_GROUPS[group]]
         names = [n for n in names if n != "intra_fid" or cell.target.conditional]
         final = {n: float(rng.uniform(*RANGES[n])) for n in names}
-        for step in steps:
-            early = 1 - step / steps[-1]
-            store.record_metrics(key, step, {n: v * (1 + 0.5 * early) for n, v in final.items()})
-        cost = dict(trainable_params=1_000_000 + cell.seed, images_per_second=100.0, wall_seconds=60.0)
-        store.finish(key, "finished", steps=steps[-1], **cost)
+        metrics = {step: {n: v * (1 + 0.5 * (1 - step / steps[-1])) for n, v in final.items()} for step in steps}
+        cost = dict(steps=steps[-1], trainable_params=1_000_000 + cell.seed, images_per_second=100.0, wall_seconds=60.0)
+        record_cell(store, cell.key, "finished", metrics, **cost, **cell.index_fields, n_real=500)
+    store.rebuild_index()

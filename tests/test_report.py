@@ -1,6 +1,6 @@
 """The report against numbers aggregated independently with numpy, and the files a reader opens.
 
-The store is filled through its own API (tests/report_fixtures.py): 3 target x shots groups x 2
+The store is filled through run folders, as cells write them (tests/report_fixtures.py): 3 target x shots groups x 2
 methods x 3 seeds, one failed seed, one stale config_hash and one method whose seeds all failed.
 """
 
@@ -31,6 +31,7 @@ from tests.report_fixtures import (
     STALE_HASH,
     SUITE,
     fill_store,
+    record_cell,
 )
 
 LOWER = {"fid", "kid"}
@@ -145,11 +146,9 @@ def test_newest_attempt_decides_even_when_it_failed(tmp_path):
     store = ResultsStore(tmp_path)
     fields = dict(target="t", shots=1, method="m", method_label="M", seed=0, extractor="x", n_fake=1, n_real=1)
     old, new = CellKey("s", "cell", "old"), CellKey("s", "cell", "new")
-    store.start(old, **fields)
-    store.record_metrics(old, 10, {"fid": 5.0})
-    store.finish(old, "finished")
-    store.start(new, **fields)
-    store.finish(new, "failed", error="boom")
+    record_cell(store, old, "finished", {10: {"fid": 5.0}}, **fields)
+    record_cell(store, new, "failed", {}, error="boom", **fields)
+    store.rebuild_index()
     row = summary_frame(store, "s").iloc[0]
     assert (row["n"], row["n_seeds"]) == (0, 1)
 
@@ -159,9 +158,9 @@ def test_unknown_metric_is_neither_ranked_nor_arrowed(tmp_path):
     fields = dict(target="t", shots=None, method="m", extractor="x", n_fake=10, n_real=5)
     for i, label in enumerate(("A", "B")):
         cell = CellKey("s", f"cell{i}", "h")
-        store.start(cell, method_label=label, seed=0, **fields)
-        store.record_metrics(cell, 10, {"fid": 10.0 + i, "lpips": 0.5 + i})
-        store.finish(cell, "finished")
+        metrics = {10: {"fid": 10.0 + i, "lpips": 0.5 + i}}
+        record_cell(store, cell, "finished", metrics, method_label=label, seed=0, **fields)
+    store.rebuild_index()
     results = SuiteResults.load(store, "s")
     text = results_markdown(results_table(results, results.summary(), "final"))
     columns = split_row(markdown_tables(text)[0][0])

@@ -6,22 +6,25 @@ import pandas as pd
 
 from benchmark.report import write_report
 from benchmark.store import CellKey, ResultsStore
+from tests.report_fixtures import record_cell
 
 SUITE = "dup"
 
 
 def _cell(store: ResultsStore, method: str, seed: int, zero_radii_at: dict[int, int]) -> None:
+    """A finished cell's run folder, with ``prdc_zero_radii`` recorded at the given steps."""
     key = CellKey(SUITE, f"digit7-5shot-{method}-s{seed}", "c0ffee00")
-    store.start(
-        key, target="digit7", dataset="digits", shots=5, method=method, method_label=method, seed=seed,
-        extractor="digits-classifier", n_fake=64, n_real=100,
-    )  # fmt: skip
+    metrics = {}
     for step in (0, 10):
-        metrics = {"fid": 10.0 - step / 10 + seed, "precision": 0.5, "recall": 0.25, "density": 0.5, "coverage": 0.5}
+        metrics[step] = {"fid": 10.0 - step / 10 + seed, "precision": 0.5, "recall": 0.25, "density": 0.5,
+                         "coverage": 0.5}  # fmt: skip
         if step in zero_radii_at:
-            metrics["prdc_zero_radii"] = zero_radii_at[step]
-        store.record_metrics(key, step, metrics)
-    store.finish(key, "finished", steps=10, trainable_params=10, images_per_second=1.0, wall_seconds=1.0)
+            metrics[step]["prdc_zero_radii"] = zero_radii_at[step]
+    record_cell(
+        store, key, "finished", metrics, target="digit7", dataset="mnist5k", shots=5, method=method,
+        method_label=method, seed=seed, extractor="digits-classifier", n_fake=64, n_real=100, steps=10,
+        trainable_params=10, images_per_second=1.0, wall_seconds=1.0,
+    )  # fmt: skip
 
 
 def test_zero_radii_make_a_footnote_not_a_column(tmp_path):
@@ -29,6 +32,7 @@ def test_zero_radii_make_a_footnote_not_a_column(tmp_path):
     _cell(store, "glo", 0, {0: 64, 10: 128})
     _cell(store, "glo", 1, {})
     _cell(store, "freezed", 0, {})
+    store.rebuild_index()
     write_report(store, SUITE)
     tables = store.tables_dir(SUITE)
     markdown = (tables / "results.md").read_text()
@@ -45,5 +49,6 @@ def test_zero_radii_make_a_footnote_not_a_column(tmp_path):
 def test_no_footnote_without_zero_radii(tmp_path):
     store = ResultsStore(tmp_path)
     _cell(store, "glo", 0, {})
+    store.rebuild_index()
     write_report(store, SUITE)
     assert "k-NN radii of 0" not in (store.tables_dir(SUITE) / "results.md").read_text()

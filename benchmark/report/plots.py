@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from benchmark.method import METHODS
 from benchmark.report.data import direction, metric_order
 from benchmark.report.table import METRIC_NAMES, group_label
 
@@ -78,27 +79,15 @@ class Style:
         return {"color": self.color, "linestyle": self.linestyle, "marker": self.marker, "markerfacecolor": face}
 
 
-# A fixed style per registered method, the same in every plot of every suite: 13 colours that stay
-# apart on white paper (matplotlib's 10 default colours repeat from the 11th method, and gave
-# scratch and fd, transfergan and freezed the same colour), each with its own marker, and line
-# styles that differ between methods whose colours are closest (blue / navy, red / brown, ...).
-METHOD_STYLES: dict[str, Style] = {
-    "scratch": Style("#000000", "-", "o"),
-    "transfergan": Style("#1f77b4", "-", "s"),
-    "freezed": Style("#d62728", "--", "^"),
-    "freezeg": Style("#2ca02c", "-", "v"),
-    "partial": Style("#ff7f0e", "--", "D"),
-    "scaleshift": Style("#9467bd", "-", "P"),
-    "bsa": Style("#8c564b", ":", "X"),
-    "glo": Style("#e377c2", "-.", "*"),
-    "l2sp": Style("#17becf", "-", "h"),
-    "fd": Style("#7f7f7f", "--", "p"),
-    "minegan": Style("#bcbd22", "-", "<"),
-    "minegan-noft": Style("#6e6e00", ":", "<"),  # a darker minegan: its miner alone
-    "adafm": Style("#000080", "-.", ">"),
-    "hypermod": Style("#8b0000", ":", "d"),
-}
-# Methods registered after these, and labels whose method is unknown, take these in turn.
+def registered_style(name: str) -> Style | None:
+    """A registered method's fixed style (its ``plot_style``), or None for an unknown or unstyled name."""
+    if name not in METHODS.names():
+        return None
+    style = METHODS.get(name).plot_style
+    return Style(*style) if style else None
+
+
+# Methods without a plot_style, and labels whose method is unknown, take these in turn.
 SPARE_COLORS = ("#e6ab02", "#1b9e77", "#7570b3", "#66a61e", "#a6761d", "#e7298a", "#386cb0")
 LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 2)))
 
@@ -115,11 +104,12 @@ def method_styles(cells: pd.DataFrame) -> dict[str, Style]:
     styles: dict[str, Style] = {}
     for label in sorted(name_of, key=lambda m: (m != name_of[m], m)):  # each method's own label first
         name = name_of[label]
-        if name not in METHOD_STYLES and name not in spares:
+        own = registered_style(name)
+        if own is None and name not in spares:
             i = len(spares)
             color, dash = SPARE_COLORS[i % len(SPARE_COLORS)], LINESTYLES[i // len(SPARE_COLORS) % len(LINESTYLES)]
             spares[name] = Style(color, dash, "o")
-        base = METHOD_STYLES.get(name) or spares[name]
+        base = own or spares[name]
         taken = [s.linestyle for s in styles.values() if s.color == base.color]
         if not taken:
             styles[label] = base

@@ -1,0 +1,63 @@
+"""The dry run's account of a suite: its protocol, what runs, how long, against which published numbers."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from benchmark.config import SuiteConfig
+from benchmark.metrics.registry import METRICS
+
+
+def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
+    """Lines (each starting with "# ") that show a suite's protocol, its cells and their cost in steps."""
+    lines = []
+    protocol = suite.protocol
+    if protocol is not None:
+        lines.append(f"# protocol: {protocol.name}" + (f" ({protocol.paper})" if protocol.paper else ""))
+        lines += [f"#   {note}" for note in protocol.notes]
+    train = suite.train
+    checkpoint = train.checkpoint_every or train.eval_every
+    lines.append(f"# training: batch {train.batch_size}, checkpoint every {checkpoint:,} steps")
+    for target in suite.targets:
+        ev = suite.eval_for(target)
+        shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
+        kind = "conditional" if target.conditional else "unconditional"
+        classes = "all classes" if target.classes is None else f"{len(target.classes)} classes"
+        scored = f" against its {target.eval_split} split" if target.eval_split not in (None, target.split) else ""
+        lines.append(
+            f"# target {target.name}: {target.dataset} {target.split} split, {classes}, {shots}, crop {target.crop}, "
+            f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
+            f"{', '.join(_metric_names(ev.metrics, target.conditional))}"
+        )
+        for label, options in target.method_options.items():
+            shown = ", ".join(f"{k}={v}" for k, v in options.items())
+            lines.append(f"#   {label}: {shown}")
+    if protocol is not None:
+        names = {t.name for t in suite.targets}
+        published = {t: v for t, v in protocol.published.items() if t in names}
+        rankings = {t: v for t, v in protocol.rankings.items() if t in names}
+        for target, by_metric in published.items():
+            for metric, values in by_metric.items():
+                shown = ", ".join(f"{protocol.shown_name(m)} {v}" for m, v in values.items())
+                lines.append(f"# published {target} {metric}: {shown}")
+        for target, by_metric in rankings.items():
+            for metric, ranks in by_metric.items():
+                shown = "; ".join(f"{r} {', '.join(map(protocol.shown_name, names))}" for r, names in ranks.items())
+                lines.append(f"# published ranking {target} {metric}: {shown}")
+    steps = Counter(cell_steps(cell) for cell in cells)
+    per_cell = ", ".join(f"{n:,} steps x {count} cells" for n, count in sorted(steps.items()))
+    total = sum(n * count for n, count in steps.items())
+    lines.append(f"# steps per cell: {per_cell or 'no cells'}; total {total:,} training steps")
+    return lines
+
+
+def _metric_names(groups, conditional: bool) -> list[str]:
+    """The metric names an evaluation writes (a per-class group, intra-class FID, only on a conditional target)."""
+    chosen = [METRICS.get(name) for name in groups]
+    return [m.name for g in chosen if conditional or not g.per_class for m in g.metrics if not m.diagnostic]
+
+
+def cell_steps(cell) -> int:
+    """Training steps of one cell: the suite's ``train.steps`` plus any stage that comes on top of the
+    budget (hypermod's data-free self-alignment)."""
+    return cell.schedule().total_steps
