@@ -102,3 +102,22 @@ def test_reconstruction_methods_take_no_flips_unless_asked(tiny_source, name, op
     finally:
         torch.rand = saved
     assert bool(drawn) is flips
+
+
+def test_a_toy_source_pretrains_its_mapping_at_its_own_lr_mult():
+    """toy-pretrain's ``mapping_lr_mult`` reaches the trainer: at 0 the mapping keeps its random start."""
+    from benchmark.nets import BackboneConfig, StyledGenerator
+    from benchmark.sources import load_source
+    from tests.conftest import TINY_BACKBONE
+
+    backbone = BackboneConfig(resolution=32, image_channels=1, **TINY_BACKBONE)
+    torch.manual_seed(0)
+    start = {k: v for k, v in StyledGenerator(backbone).state_dict().items() if k.startswith("style.")}
+    for mult in (0.0, 1.0):
+        source = load_source(
+            "toy-pretrain", None, backbone=backbone, classes=[0, 1], steps=2, batch_size=4, r1_every=1,
+            mapping_lr_mult=mult, progress=False,
+        )  # fmt: skip
+        assert source.provenance["train"]["mapping_lr_mult"] == mult  # recorded, and in the cache key
+        unchanged = all(torch.equal(source.g_state[k], v) for k, v in start.items())
+        assert unchanged == (mult == 0.0)

@@ -45,6 +45,7 @@ def pretrain_toy_source(
     r1_every: int = 4,
     mixing_prob: float = 0.9,
     ema_decay: float = 0.999,
+    mapping_lr_mult: float = 0.01,
     seed: int = 0,
     cache_dir: str | Path | None = None,
     device: str = "cpu",
@@ -57,7 +58,8 @@ def pretrain_toy_source(
         backbone: the suite's backbone shape.
         dataset, classes, data_root: the source domain (a registered loader's train split and a
             class subset; by default the toy suite's MNIST digits).
-        steps, batch_size, lr, r1_gamma, r1_every, mixing_prob, ema_decay, seed: the pretraining recipe.
+        steps, batch_size, lr, r1_gamma, r1_every, mixing_prob, ema_decay, mapping_lr_mult, seed: the
+            pretraining recipe (``mapping_lr_mult`` 0.01 is StyleGAN's, for runs of millions of images).
         cache_dir: where ``sources/<name>-<hash>.pt`` is kept (no caching when None).
     """
     if path is not None:
@@ -71,6 +73,7 @@ def pretrain_toy_source(
         "r1_every": r1_every,
         "mixing_prob": mixing_prob,
         "ema_decay": ema_decay,
+        "mapping_lr_mult": mapping_lr_mult,
         "ema_rampup": True,  # training from scratch: early weights should not dominate the average
     }
     recipe = {
