@@ -1,7 +1,8 @@
 """What one training step hands a method's hooks: the real batch, the fakes' latents, the fakes and the context.
 
 These are the harness's types (the trainer and ``benchmark.method.accumulate_gradients`` make
-them, every method reads them); methods import them from here.
+them, every method reads them). ``benchmark.method`` re-exports them with the contract, so a
+method imports everything it needs from that one module.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from benchmark.config import load_suite
 from benchmark.lease import CellLease
 from benchmark.runfolder import RunFolder
 from benchmark.runner import expand_cells
-from benchmark.status import cell_state
+from benchmark.status import cell_state, format_status
 from benchmark.store import ResultsStore
 from tests.conftest import tiny_suite, write_suite
 from tests.test_cli import ROOT, run_cli
@@ -52,6 +52,42 @@ def test_a_cell_whose_owner_died_mid_training_resumes_unless_its_slurm_job_vanis
     assert state.reason == "SLURM job 41_2 ended at step 5 without finishing or saying why (killed?)"
     pending = cell_state(RunFolder(tmp_path / "cell-None"), EmptyQueue())
     assert pending.reason == "interrupted at step 5 (its process died); resumes from its last checkpoint"
+
+
+class FakeQueue(EmptyQueue):
+    """``squeue`` answering with fixed states."""
+
+    def __init__(self, states):
+        self.known = states
+
+    def states(self, job_ids):
+        return {j: self.known[j] for j in job_ids if j in self.known}
+
+
+def test_status_shows_a_queued_and_a_running_slurm_job(tmp_path):
+    """Array task 7_0 waits in the queue; 7_1 trains on another node, whose lease only squeue can vouch for."""
+    queue = FakeQueue({"7_0": "PENDING", "7_1": "RUNNING"})
+    folders = []
+    for task, cell in enumerate(("digit7-5shot-freezed-s0", "digit7-5shot-transfergan-s0")):
+        folder = RunFolder(tmp_path / cell)
+        folder.register({"suite": "toy", "cell_id": cell, "total_steps": 10})
+        folder.write_slurm({"job_id": f"7_{task}", "submitted": time.time(), "stderr": f"/logs/7_{task}.err"})
+        folders.append(folder)
+    lease = CellLease.acquire(folders[1].path, heartbeat=False, slurm_job="7_1")
+    record = json.loads(lease.path.read_text())
+    record["owner"].update(host="gpu-node-7", pid=4242)
+    lease.path.write_text(json.dumps({**record, "step": 4, "total": 10}))
+    folders[1].write_status("running", owner=record["owner"], total=10)
+    states = [cell_state(folder, queue) for folder in folders]
+    assert [s.state for s in states] == ["queued", "running"]
+    lines = format_status(states).splitlines()
+    assert lines[0] == "suite toy: 2 cells (1 queued, 1 running)"
+    assert lines[1].split() == ["digit7-5shot-freezed-s0", "queued", "pending", "[job", "7_0]"]
+    assert lines[2].split() == [
+        "digit7-5shot-transfergan-s0", "running", "step", "4/10", "on", "gpu-node-7", "pid", "4242", "[job", "7_1]"
+    ]  # fmt: skip
+    del queue.known["7_1"]  # the node's job left the queue: nobody trains the cell any more
+    assert cell_state(folders[1], queue).state == "failed"
 
 
 def test_status_shows_finished_failed_running_and_pending_cells(tmp_path, cache_dir):
