@@ -44,7 +44,8 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
             for metric, ranks in by_metric.items():
                 shown = "; ".join(f"{r} {', '.join(map(protocol.shown_name, names))}" for r, names in ranks.items())
                 lines.append(f"# published ranking {target} {metric}: {shown}")
-    steps = Counter(cell_steps(cell) for cell in cells)
+    # A cell's steps: the suite's train.steps plus any stage on top of the budget (hypermod's self-alignment).
+    steps = Counter(cell.schedule().total_steps for cell in cells)
     per_cell = ", ".join(f"{n:,} steps x {count} cells" for n, count in sorted(steps.items()))
     total = sum(n * count for n, count in steps.items())
     lines.append(f"# steps per cell: {per_cell or 'no cells'}; total {total:,} training steps")
@@ -55,9 +56,3 @@ def _metric_names(groups, conditional: bool) -> list[str]:
     """The metric names an evaluation writes (a per-class group, intra-class FID, only on a conditional target)."""
     chosen = [METRICS.get(name) for name in groups]
     return [m.name for g in chosen if conditional or not g.per_class for m in g.metrics if not m.diagnostic]
-
-
-def cell_steps(cell) -> int:
-    """Training steps of one cell: the suite's ``train.steps`` plus any stage that comes on top of the
-    budget (hypermod's data-free self-alignment)."""
-    return cell.schedule().total_steps

@@ -70,7 +70,7 @@ class Cell:
     @property
     def options(self) -> dict:
         """The method's options, with the target's overrides for this method (``method_options``)."""
-        return {**self.method.options, **self.target.method_options.get(self.method.label, {})}
+        return options_on(self.method, self.target)
 
     @property
     def eval(self) -> EvalConfig:
@@ -124,8 +124,13 @@ class Cell:
 def method_schedule(suite: SuiteConfig, method: MethodEntry, target: TargetConfig | None = None) -> Schedule:
     """A suite method entry's schedule under the suite's budget, computed without building the method;
     with ``target``, its options include that target's overrides (``method_options``), as its cells' do."""
-    options = {**method.options, **(target.method_options.get(method.label, {}) if target else {})}
+    options = options_on(method, target) if target else method.options
     return schedule_for(method.label, METHODS.get(method.name), options, suite.train.steps, suite.train.stage_scale)
+
+
+def options_on(method: MethodEntry, target: TargetConfig) -> dict:
+    """A suite method entry's options on one target: the target's ``method_options`` for it win."""
+    return {**method.options, **target.method_options.get(method.label, {})}
 
 
 def check_schedules(suite: SuiteConfig) -> list[str]:
