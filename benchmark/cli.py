@@ -214,7 +214,11 @@ def cmd_run(args) -> int:
 
         summary = {k: v for k, v in to_plain(suite).items() if k not in ("budgets",)}
         print(yaml.safe_dump(summary, sort_keys=False, default_flow_style=None).rstrip())
-        for line in check_inputs(suite):
+        try:
+            input_lines, input_error = check_inputs(suite), None
+        except BenchmarkError as err:  # reported after the plan, which needs no data: see the spans first
+            input_lines, input_error = [], err
+        for line in input_lines:
             print(f"# {line}")
         from benchmark.dry_run import protocol_summary
 
@@ -227,6 +231,8 @@ def cmd_run(args) -> int:
             print(f"  {cell.cell_id}  [{cell.key.config_hash}]")
         if executor == "slurm":
             _print_slurm_dry_run(args, suite, slurm_options, device)
+        if input_error is not None:
+            raise input_error
         return 0
     if executor == "local":
         _check_device(device)  # a SLURM login node need not have the compute nodes' GPUs

@@ -101,7 +101,8 @@ class DatasetLoader:
     def where_to_get(self) -> str:
         parts = []
         if self.layout:
-            parts.append(f"Expected layout: {self.layout}.")
+            inside = "".join(f" or in its {sub}/" for sub in self.subfolders)
+            parts.append(f"Expected layout (in the data root{inside}): {self.layout}.")
         if self.homepage:
             parts.append(f"Get it from {self.homepage}.")
         return " ".join(parts)

@@ -89,7 +89,7 @@ class AdaFM(Method):
       the low-resolution blocks, the constant input and a conditional target's class embedding.
       The low-resolution blocks start from random initialisation (``specific_init="random"``):
       the official generator replaces GP-GAN's low-resolution blocks by new ones, and its loader
-      copies only the keys that match, so the new part keeps its initial weights (PROTOCOLS.md).
+      copies only the keys that match, so the new part keeps its initial weights (Zhao et al. 2020).
       Departure: the mapping network keeps the source's weights (it still trains). The official
       generator has no mapping network; its frozen general blocks read only the features of the
       new part, while ours also read styles from the mapping through their frozen AdaIN affines,

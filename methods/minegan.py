@@ -178,7 +178,7 @@ class MineGAN(Method):
     source with the highest D score gives the fake that both the D loss and the G loss use
     (max_i D(G_i(M_i(u_i))), official ``Super_G_D_loss``), and its index updates the selector.
     The selector is the paper's: a categorical p, the mean over the last ``selector_window``
-    batches of the share of samples where source i scored highest (PROTOCOLS.md); sampling
+    batches of the share of samples where source i scored highest (Wang et al. 2020); sampling
     draws a source from p, then the image from that source's miner and generator. The official
     TensorFlow prototype (MNISTtf_old) differs: it trains a selector *head* on the miner's hidden
     layer by cross-entropy on those argmax labels, only after iteration 1,000, and picks the

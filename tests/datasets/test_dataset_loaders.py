@@ -81,7 +81,7 @@ def test_a_missing_root_names_the_dataset_the_layout_and_where_to_get_it(name, t
     cls = DATASETS.get(name)
     with pytest.raises(BenchmarkError) as excinfo:
         build_dataset(name, tmp_path / "nowhere")
-    one_line_error(excinfo, name, "does not exist", cls.layout[:30], cls.homepage)
+    one_line_error(excinfo, name, "does not exist", cls.layout[:30], cls.homepage, *cls.subfolders)
 
 
 @pytest.mark.parametrize("name", FILE_LOADERS)
