@@ -187,7 +187,7 @@ def _seeds(values: list[str] | None) -> list[int] | None:
 
 def cmd_run(args) -> int:
     from benchmark.config import load_suite, to_plain
-    from benchmark.executors import default_jobs, limit_cpu_threads, run_local
+    from benchmark.executors import cpu_threads_per_worker, default_jobs, limit_cpu_threads, run_local
     from benchmark.runner import expand_cells
     from benchmark.store import ResultsStore
 
@@ -247,9 +247,7 @@ def cmd_run(args) -> int:
     print(f"caches (sources, images, features) under {cache_dir}")
     jobs = args.jobs or default_jobs(device)
     if device == "cpu":
-        # One intra-op thread per worker: small networks gain little from threads, and spinning
-        # OpenMP threads stall badly when processes share cores.
-        limit_cpu_threads(max(1, (os.cpu_count() or 1) // jobs))
+        limit_cpu_threads(cpu_threads_per_worker(jobs))
     counts = run_local(
         suite, store, cache_dir, device, jobs, progress=not args.no_progress, retry_failed=args.retry_failed
     )

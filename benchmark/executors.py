@@ -45,6 +45,18 @@ def limit_cpu_threads(threads: int) -> None:
     threadpool_limits(threads)
 
 
+def cpu_threads_per_worker(jobs: int) -> int:
+    """Intra-op threads for each of ``jobs`` CPU workers: ``$OMP_NUM_THREADS`` when set, else the cores shared out.
+
+    One thread per worker when cells run side by side: small networks gain little from threads,
+    and spinning OpenMP threads stall badly when processes share cores.
+    """
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
 def default_jobs(device: str) -> int:
     """One worker per visible GPU; on a CPU, one per core."""
     if device.startswith("cuda"):
@@ -181,7 +193,7 @@ def run_local(
     devices = spawn.Queue()
     for d in worker_devices(device, jobs):
         devices.put(d)
-    threads = max(1, (os.cpu_count() or 1) // jobs) if device == "cpu" else torch.get_num_threads()
+    threads = cpu_threads_per_worker(jobs) if device == "cpu" else torch.get_num_threads()
     args = (str(store.out), str(cache_dir))
     with ProcessPoolExecutor(jobs, mp_context=spawn, initializer=_init_worker, initargs=(devices, threads)) as pool:
         # Sources first, side by side (pretraining a toy source is the longest shared step); then the
