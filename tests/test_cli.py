@@ -269,4 +269,5 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monk
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 2 and len(lines) == 1 and message in lines[0], result.stderr
         # The plan needs no data: a dry run shows the stage spans and cells before the input error.
-        assert "# stage schedules (steps):" in result.stdout and "-transfergan-s0 " in result.stdout, result.stdout[-999:]
+        plan = result.stdout
+        assert "# stage schedules (steps):" in plan and "-transfergan-s0 " in plan, plan[-2000:]
