@@ -28,12 +28,16 @@ class Batch:
 
 @dataclass
 class Latents:
-    """Inputs for one generator call: z, labels, and an optional second z with its crossover block."""
+    """Inputs for one generator call: z, labels, and an optional second z with its crossover block.
+
+    ``crossover`` is an int, or a 0-d integer tensor on the device when G is compiled (see
+    ``Trainer.sample_latents``).
+    """
 
     z: torch.Tensor
     labels: torch.Tensor | None = None
     mix_z: torch.Tensor | None = None
-    crossover: int | None = None
+    crossover: int | torch.Tensor | None = None
 
     def as_kwargs(self) -> dict:
         return {"labels": self.labels, "mix_z": self.mix_z, "crossover": self.crossover}

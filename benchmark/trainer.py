@@ -142,10 +142,13 @@ class Trainer:
         method.to(self.device)
         method.attach_ema()
         # Speed settings (docs/performance.md): the CUDA-only ones never touch a CPU run's numbers.
+        self._crossovers: list[torch.Tensor] = []  # device scalars, for a compiled G (sample_latents)
         if config.compile:
             for net in (method.G, method.D):
                 if net is not None:
                     compile_forward(net, "inductor" if config.compile is True else config.compile)
+            if method.n_style_blocks > 1:
+                self._crossovers = [torch.tensor(k, device=self.device) for k in range(method.n_style_blocks)]
         if config.cudnn_benchmark and self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.groups = method.param_groups()
@@ -214,7 +217,15 @@ class Trainer:
             # rosinality: the first style drives blocks 0..k, k drawn uniformly from 0..n_blocks-2.
             mix_z = self._to_device(torch.randn(batch, style_dim, generator=g))
             crossover = int(torch.randint(self.method.n_style_blocks - 1, (), generator=g))
-            return Latents(z, labels, mix_z, crossover)
+            return Latents(z, labels, mix_z, self._crossovers[crossover] if self._crossovers else crossover)
+        if self._crossovers:
+            # A compiled G sees a Python int as a constant: each crossover, and calls with and
+            # without mixing, would compile graphs of their own (dynamo stops at 8 and runs the
+            # rest eagerly). With the crossover as a device scalar, and no mixing as z's style in
+            # every block (the same images, one more pass of the mapping MLP; a copy of z, since
+            # dynamo compiles apart a call whose inputs are one tensor twice), every draw runs one
+            # graph per grad mode. This sampler draws the same numbers either way.
+            return Latents(z, labels, z.clone(), self._crossovers[-1])
         return Latents(z, labels)
 
     def next_batch(self) -> Batch:

@@ -238,16 +238,22 @@ class HyperModGenerator(nn.Module):
         finally:
             self._slot.current = None
 
+    @torch.compiler.disable
     def forward(
         self,
         z: torch.Tensor,
         labels: torch.Tensor | None = None,
         noise: list[torch.Tensor] | None = None,
         mix_z: torch.Tensor | None = None,
-        crossover: int | None = None,
+        crossover: int | torch.Tensor | None = None,
         return_block_outputs: bool = False,
     ):
-        """Images for z (B, style_dim) and labels (B,) (None: class 0, e.g. an unconditional target)."""
+        """Images for z (B, style_dim) and labels (B,) (None: class 0, e.g. an unconditional target).
+
+        Never compiled (``train.compile`` compiles D only): the per-class grouping reads each
+        batch's class counts on the host, and every new mix of counts would compile a graph of its
+        own, up to dynamo's limit.
+        """
         batch = z.shape[0]
         labels = torch.zeros(batch, dtype=torch.long, device=z.device) if labels is None else labels
         noise = self.backbone.make_noise(batch, z.device) if noise is None else noise
@@ -273,7 +279,7 @@ class HyperModGenerator(nn.Module):
         z: torch.Tensor,
         noise: list[torch.Tensor] | None = None,
         mix_z: torch.Tensor | None = None,
-        crossover: int | None = None,
+        crossover: int | torch.Tensor | None = None,
         return_block_outputs: bool = False,
     ):
         """The source generator's output (its convs rebuilt from the normalised buffers)."""

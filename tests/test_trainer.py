@@ -186,3 +186,43 @@ def test_compile_option_wraps_g_and_d(tiny_source):
     trainer = _trainer(tiny_source, 2, compile="eager")
     assert "forward" in vars(trainer.method.G) and "forward" in vars(trainer.method.D)
     assert "forward" not in vars(trainer.method.G_ema)  # evaluation samples eagerly
+
+
+def test_a_device_scalar_crossover_gives_the_same_images(tiny_source):
+    """What a compiled G receives (sample_latents): the crossover as a 0-d tensor, no mixing as z twice."""
+    torch.manual_seed(0)
+    G = tiny_source.build_generator()
+    n_blocks = len(G.config.resolutions)
+    z, mix_z = torch.randn(2, 4, G.config.style_dim)
+    noise = G.make_noise(4)
+    with torch.no_grad():
+        for k in range(n_blocks - 1):
+            assert torch.equal(G(z, None, noise, mix_z, torch.tensor(k)), G(z, None, noise, mix_z, k))
+        assert torch.equal(G(z, None, noise, z.clone(), torch.tensor(n_blocks - 1)), G(z, None, noise))
+
+
+def test_compiled_g_runs_one_graph_per_grad_mode_whatever_the_style_mixing_draws(tiny_source, monkeypatch):
+    """A Python crossover would compile a graph per value (and dynamo runs eagerly past 8)."""
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    from benchmark.nets import StyledGenerator
+
+    torch._dynamo.reset()
+    trainer = _trainer(tiny_source, 8, compile="eager", mixing_prob=0.5)
+    drawn = []
+    sample = trainer.sample_latents
+
+    def spy(*args, **kwargs):
+        latents = sample(*args, **kwargs)
+        drawn.append(int(latents.crossover))
+        return latents
+
+    monkeypatch.setattr(trainer, "sample_latents", spy)
+    try:
+        trainer.run()
+        graphs = len(_debug_get_cache_entry_list(StyledGenerator.forward.__code__))
+    finally:
+        torch._dynamo.reset()
+    n_blocks = trainer.method.n_style_blocks
+    assert n_blocks - 1 in drawn and len(set(drawn)) >= 3, drawn  # unmixed draws and two crossovers at least
+    assert graphs == 2  # the D step's fakes without grad, the G step's with

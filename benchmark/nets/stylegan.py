@@ -152,14 +152,23 @@ class Synthesis(nn.Module):
         self,
         styles: Sequence[torch.Tensor],
         noise: Sequence[torch.Tensor],
-        crossover: int | None = None,
+        crossover: int | torch.Tensor | None = None,
         return_block_outputs: bool = False,
     ):
-        """Run the blocks; with two styles, blocks 0..crossover use the first, the rest the second."""
+        """Run the blocks; with two styles, blocks 0..crossover use the first, the rest the second.
+
+        ``crossover`` may be a 0-d integer tensor on the device: the style is then selected without
+        a Python branch (the same values), so a compiled generator runs one graph for every crossover.
+        """
         out = None
         block_outputs = []
         for i, block in enumerate(self.progression.values()):
-            style = styles[0] if len(styles) == 1 or crossover is None or i <= crossover else styles[1]
+            if len(styles) == 1 or crossover is None:
+                style = styles[0]
+            elif isinstance(crossover, torch.Tensor):
+                style = torch.where(crossover >= i, styles[0], styles[1])
+            else:
+                style = styles[0] if i <= crossover else styles[1]
             out = block(out, style, noise[i])
             block_outputs.append(out)
         image = self.to_rgb[str(self.config.step)](out)
@@ -207,7 +216,7 @@ class StyledGenerator(nn.Module):
         labels: torch.Tensor | None = None,
         noise: Sequence[torch.Tensor] | None = None,
         mix_z: torch.Tensor | None = None,
-        crossover: int | None = None,
+        crossover: int | torch.Tensor | None = None,
         return_block_outputs: bool = False,
     ):
         """Images in about [-1, 1] from z (B, style_dim).
@@ -216,7 +225,8 @@ class StyledGenerator(nn.Module):
             labels: (B,) class indices, required when the generator is conditional.
             noise: per-block noise maps; drawn from the global RNG when omitted.
             mix_z: a second latent for style mixing; blocks after ``crossover`` use its style.
-            crossover: last block index that uses z's style; required with ``mix_z``.
+            crossover: last block index that uses z's style (an int, or a 0-d integer tensor);
+                required with ``mix_z``.
         """
         styles = [self.mapping(z, labels)]
         if mix_z is not None:

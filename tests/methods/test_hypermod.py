@@ -7,7 +7,7 @@ from benchmark.method import build_method
 from benchmark.schedule import Stage
 from benchmark.trainer import Trainer
 from methods.contrastive import ViewAugmentation, augment, barlow_twins_loss, barlow_views
-from tests.methods.helpers import changed, quick_config, toy_data, toy_target, train_briefly
+from tests.methods.helpers import changed, make_method, quick_config, toy_data, toy_target, train_briefly
 
 
 def block_l1(G, G0, z, noise):
@@ -238,3 +238,25 @@ def test_fakes_take_the_batch_labels_and_contrastive_fakes_reuse_z_with_fresh_no
     assert bt_latents is d_latents  # the same z (and mixing pair)
     assert not torch.equal(bt_fake, d_fake)  # fresh noise
     assert not torch.equal(g_latents.z, d_latents.z)
+
+
+def test_train_compile_leaves_the_per_class_generator_eager_and_compiles_d(tiny_source):
+    """Every batch's mix of class counts would be a graph of its own: G stays eager, D compiles."""
+    from torch._dynamo.eval_frame import _debug_get_cache_entry_list
+
+    from benchmark.nets import StyledGenerator
+
+    def graphs(function) -> int:
+        return len(_debug_get_cache_entry_list(getattr(function, "__wrapped__", function).__code__))
+
+    target = toy_target(conditional=True, n_classes=3, n_images=9)
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    method = make_method("hypermod", tiny_source, target, align_steps=1)
+    trainer = Trainer(method, toy_data(target), quick_config(steps=4, compile="eager", stage_scale=1e-6), progress=False)
+    try:
+        trainer.run()
+        counts = [graphs(type(method.G).forward), graphs(StyledGenerator.forward), graphs(type(method.D).forward)]
+    finally:
+        torch._dynamo.reset()
+    assert counts[:2] == [0, 0] and counts[2] >= 1, counts
