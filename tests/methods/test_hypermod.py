@@ -253,7 +253,8 @@ def test_train_compile_leaves_the_per_class_generator_eager_and_compiles_d(tiny_
     torch._dynamo.reset()
     torch.manual_seed(0)
     method = make_method("hypermod", tiny_source, target, align_steps=1)
-    trainer = Trainer(method, toy_data(target), quick_config(steps=4, compile="eager", stage_scale=1e-6), progress=False)
+    config = quick_config(steps=4, compile="eager", stage_scale=1e-6)
+    trainer = Trainer(method, toy_data(target), config, progress=False)
     try:
         trainer.run()
         counts = [graphs(type(method.G).forward), graphs(StyledGenerator.forward), graphs(type(method.D).forward)]
