@@ -87,7 +87,8 @@ def compile_forward(module: torch.nn.Module, backend: str = "inductor") -> None:
     have no double backward. Shapes are static (a new batch size recompiles, up to dynamo's limit,
     then runs eagerly): with symbolic sizes dynamo cannot trace the noise maps' ``torch.randn``.
     Compile after any ``copy.deepcopy`` of the module: a copy would share the original's compiled
-    function.
+    function. The trainer skips a network whose class sets ``compilable = False`` (one whose
+    forward reads data on the host and would compile a graph per batch, e.g. per-class weights).
     """
     eager = module.forward
     compiled = torch.compile(eager, backend=backend, dynamic=False)
@@ -145,7 +146,7 @@ class Trainer:
         self._crossovers: list[torch.Tensor] = []  # device scalars, for a compiled G (sample_latents)
         if config.compile:
             for net in (method.G, method.D):
-                if net is not None:
+                if net is not None and getattr(net, "compilable", True):  # a network may opt out
                     compile_forward(net, "inductor" if config.compile is True else config.compile)
             if method.n_style_blocks > 1:
                 self._crossovers = [torch.tensor(k, device=self.device) for k in range(method.n_style_blocks)]

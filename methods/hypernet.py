@@ -202,6 +202,11 @@ class HyperModGenerator(nn.Module):
         per_sample: build one weight set per sample (the official grouped conv) instead of one per class.
     """
 
+    # ``train.compile`` leaves this generator eager (and compiles D): the per-class grouping reads
+    # each batch's class counts on the host, and every new mix of counts would compile a graph of
+    # its own, up to dynamo's limit.
+    compilable = False
+
     def __init__(
         self,
         backbone: StyledGenerator,
@@ -238,7 +243,6 @@ class HyperModGenerator(nn.Module):
         finally:
             self._slot.current = None
 
-    @torch.compiler.disable
     def forward(
         self,
         z: torch.Tensor,
@@ -248,12 +252,7 @@ class HyperModGenerator(nn.Module):
         crossover: int | torch.Tensor | None = None,
         return_block_outputs: bool = False,
     ):
-        """Images for z (B, style_dim) and labels (B,) (None: class 0, e.g. an unconditional target).
-
-        Never compiled (``train.compile`` compiles D only): the per-class grouping reads each
-        batch's class counts on the host, and every new mix of counts would compile a graph of its
-        own, up to dynamo's limit.
-        """
+        """Images for z (B, style_dim) and labels (B,) (None: class 0, e.g. an unconditional target)."""
         batch = z.shape[0]
         labels = torch.zeros(batch, dtype=torch.long, device=z.device) if labels is None else labels
         noise = self.backbone.make_noise(batch, z.device) if noise is None else noise

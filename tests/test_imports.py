@@ -149,3 +149,19 @@ def test_the_harness_names_no_method(module):
     """No ``if method.name == "hypermod"``: a method's behaviour lives in its plugin, reached through the contract."""
     named = sorted(set(_code_strings(MODULES[module])) & set(METHODS.names()))
     assert not named, f"{module} names method(s) {named} in its code"
+
+
+def test_loading_a_suite_and_every_method_leaves_torch_dynamo_unimported():
+    """Importing torch._dynamo costs over a second of CPU in every CLI process and SLURM job; only
+    ``train.compile`` (and torchvision's image saving, deferred in the runner) needs it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from benchmark.config import load_suite; from benchmark.method import METHODS; "
+        "load_suite('toy'); [METHODS.get(name) for name in METHODS.names()]; "
+        "print('torch._dynamo' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False", "a module imports torch._dynamo (or torchvision) at import time"
