@@ -133,14 +133,19 @@ def _restarts() -> int:
     return int(os.environ.get("SLURM_RESTART_COUNT", 0))
 
 
+def held_by_live_owner(lease: dict | None, queue_states=None) -> bool:
+    """Whether a lease read by ``current_lease`` is unreleased and its owner may still be running."""
+    if lease is None or lease.get("released"):
+        return False
+    return bool(lease.get("unreadable")) or owner_alive(
+        lease.get("owner") or {}, float(lease.get("heartbeat", 0)), queue_states
+    )
+
+
 def lease_is_held(run_dir: Path, queue_states=None) -> dict | None:
     """The current lease if it is held by a live owner, else None."""
     lease = current_lease(run_dir)
-    if lease is None or lease.get("released"):
-        return None
-    if lease.get("unreadable") or owner_alive(lease.get("owner", {}), float(lease.get("heartbeat", 0)), queue_states):
-        return lease
-    return None
+    return lease if held_by_live_owner(lease, queue_states) else None
 
 
 @dataclass
@@ -174,7 +179,7 @@ class CellLease:
         owner = this_owner(**owner_extra)
         for _ in range(5):
             current = current_lease(run_dir)
-            if current is not None and lease_is_held(run_dir, queue_states) is not None:
+            if held_by_live_owner(current, queue_states):
                 return None
             generation = (current["generation"] if current else 0) + 1
             record = {"owner": owner, "heartbeat": time.time(), "taken": time.time(), "released": False}

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmark.lease import SLURM_QUEUED, SLURM_RUNNING, current_lease, owner_alive
+from benchmark.lease import SLURM_QUEUED, SLURM_RUNNING, current_lease, held_by_live_owner
 from benchmark.runfolder import LOG_FILE, RunFolder, run_folders
 
 USER_STATES = ("pending", "queued", "running", "finished", "failed")
@@ -133,14 +133,13 @@ def cell_state(folder: RunFolder, queue: SlurmQueue | None = None) -> CellState:
         cell.step, cell.log = status.get("step"), status.get("slurm_log") or str(folder.path / LOG_FILE)
         return cell
 
-    held = lease is not None and not lease.get("released")
-    if held:
+    if held_by_live_owner(lease, queue):
         owner = lease.get("owner") or {}
-        if lease.get("unreadable") or owner_alive(owner, float(lease.get("heartbeat", 0)), queue):
-            cell.state, cell.step, cell.owner = "running", lease.get("step"), owner
-            cell.total = lease.get("total") or total
-            cell.job = owner.get("slurm_job") or job
-            return cell
+        cell.state, cell.step, cell.owner = "running", lease.get("step"), owner
+        cell.total = lease.get("total") or total
+        cell.job = owner.get("slurm_job") or job
+        return cell
+    held = lease is not None and not lease.get("released")
     stopped_at = lease.get("step") if held and lease.get("step") is not None else (status or {}).get("step")
     cell.step = stopped_at
     queued = _queued_state(job, queue)
