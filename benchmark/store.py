@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmark.errors import BenchmarkError
-from benchmark.runfolder import CELL_FILE, RunFolder, run_folders
+from benchmark.runfolder import CELL_FILE, RunFolder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS cells (
@@ -112,9 +112,6 @@ class ResultsStore:
     def tables_dir(self, suite: str) -> Path:
         return self.out / "tables" / suite
 
-    def has_runs(self) -> bool:
-        return bool(run_folders(self.out))
-
     # -- the index -------------------------------------------------------------------------------
     def rebuild_index(self, states: list | None = None) -> Path:
         """Write results.sqlite anew from the run folders (or from ``states`` already read); returns its path."""
@@ -123,9 +120,10 @@ class ResultsStore:
         states = cell_states(self.out) if states is None else states
         cells, metrics = [], []
         for state in states:
-            cells.append(_cell_row(state))
+            rows = state.folder.metrics()
+            cells.append(_cell_row(state, rows))
             key = (state.identity["suite"], state.identity["cell_id"], state.identity["config_hash"])
-            for row in state.folder.metrics():
+            for row in rows:
                 for name, value in (row.get("metrics") or {}).items():
                     metrics.append((*key, int(row["step"]), name, None if value is None else float(value)))
         fd, tmp = tempfile.mkstemp(dir=self.out, prefix=".results.", suffix=".sqlite.tmp")
@@ -173,11 +171,10 @@ class ResultsStore:
             return [r["suite"] for r in db.execute("SELECT DISTINCT suite FROM cells ORDER BY suite")]
 
 
-def _cell_row(state) -> dict:
-    """One index row from a cell's derived state and its files."""
+def _cell_row(state, metrics: list[dict]) -> dict:
+    """One index row from a cell's derived state, its files and its metrics.jsonl rows."""
     identity, status, folder = state.identity, state.status or {}, state.folder
     result = (folder.result() or {}) if state.state in ("finished", "failed") else {}
-    metrics = folder.metrics()
     registered = (folder.path / CELL_FILE).stat().st_mtime if (folder.path / CELL_FILE).exists() else None
     return {
         **{k: identity.get(k) for k in CELL_COLUMNS if k in identity},
