@@ -25,7 +25,15 @@ from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
 from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
-from benchmark.method import METHODS, TargetSpec, build_method, named_sources, provide_resources, uses_perceptual
+from benchmark.method import (
+    METHODS,
+    TargetSpec,
+    build_method,
+    check_backbone,
+    named_sources,
+    provide_resources,
+    uses_perceptual,
+)
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
 from benchmark.store import CellKey, ResultsStore
@@ -92,7 +100,7 @@ class Cell:
             "method": {**to_plain(self.method), "options": to_plain(self.options)},
             "source": self.source_name,
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
-            "backbone": s.backbone.to_dict(),
+            "backbone": s.backbone.to_dict(),  # a StyleGAN2 config names itself; v1's hash predates the name
             "train": to_plain(s.train),
             "schedule": self.schedule().to_plain(),
             "eval": to_plain(self.eval),
@@ -140,6 +148,7 @@ def check_schedules(suite: SuiteConfig) -> list[str]:
     """
     lines = []
     for method in suite.methods:
+        check_backbone(method.name, suite.backbone.name)  # a method that cannot run on it says why, now
         line = method_schedule(suite, method).describe()
         lines.append(line)
         for target in suite.targets:

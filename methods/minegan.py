@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import METHODS, Fakes, Latents, Method, Resource, Stage, StepContext, TargetSpec
-from benchmark.nets import StyledGenerator, set_trainable
+from benchmark.nets import BackboneGenerator, set_trainable
 
 
 class Miner(nn.Module):
@@ -77,7 +77,7 @@ class MinedGenerator(nn.Module):
         n_classes: 0 for an unconditional target; else the class miner provides the label path.
     """
 
-    def __init__(self, backbone: StyledGenerator, n_classes: int = 0):
+    def __init__(self, backbone: BackboneGenerator, n_classes: int = 0):
         super().__init__()
         dim = backbone.config.style_dim
         self.miner = Miner(dim)
@@ -251,7 +251,7 @@ class MineGAN(Method):
         set_trainable(self.D, True)
         if stage.name == "mine":
             for m in self.G.modules():
-                if isinstance(m, StyledGenerator):
+                if isinstance(m, BackboneGenerator):
                     set_trainable(m, False)
 
     def extra_state(self) -> dict:

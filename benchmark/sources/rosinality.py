@@ -329,3 +329,4 @@ def load_rosinality_stylegan1(
 
 # What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.
 load_rosinality_stylegan1.preflight = check_checkpoint_file
+load_rosinality_stylegan1.backbone = "stylegan1"
