@@ -4,8 +4,6 @@ optimizer steps of their own, and the path-length penalty as its formula."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 import torch
 
