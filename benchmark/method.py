@@ -147,6 +147,8 @@ class Method(nn.Module):
     resources: ClassVar[dict[str, Resource]] = {}  # constructor argument -> what the harness passes in it
     # backbone name -> why this method cannot run on it; build_method and the dry run refuse such a cell with it
     unsupported_backbones: ClassVar[dict[str, str]] = {}
+    # whether the recipe's path-length regularization (train.pl_weight, StyleGAN2) applies to this method
+    path_length_regularization: bool = True
 
     def __init__(self, source, target: TargetSpec):
         super().__init__()
@@ -200,6 +202,8 @@ class Method(nn.Module):
         for the path-length penalty (which differentiates the first by the second). The default runs
         ``self.G``'s ``styles`` and ``synthesis`` (a backbone generator, or a wrapper that forwards them)."""
         ws = self.G.styles(latents.z, latents.labels, latents.mix_z, latents.crossover)
+        if not ws.requires_grad:  # a frozen mapping network: the penalty still reaches the synthesis network
+            ws = ws.detach().requires_grad_(True)
         return self.G.synthesis(ws), ws
 
     def d_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:

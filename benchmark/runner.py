@@ -100,7 +100,7 @@ class Cell:
             "method": {**to_plain(self.method), "options": to_plain(self.options)},
             "source": self.source_name,
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
-            "backbone": s.backbone.to_dict(),  # a StyleGAN2 config names itself; v1's hash predates the name
+            "backbone": {"name": s.backbone.name, **s.backbone.to_dict()},  # its recipe is in force under "train"
             "train": to_plain(s.train),
             "schedule": self.schedule().to_plain(),
             "eval": to_plain(self.eval),

@@ -155,7 +155,7 @@ class Trainer:
         self.groups = method.param_groups()
         self.optimizers = self._build_optimizers()
         self.path_length = None
-        if config.pl_weight:
+        if config.pl_weight and method.path_length_regularization:
             zero = torch.zeros((), device=self.device)
             self.path_length = PathLength(
                 config.pl_weight, config.pl_every, config.pl_batch_shrink, config.pl_decay, zero

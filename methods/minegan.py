@@ -97,6 +97,14 @@ class MinedGenerator(nn.Module):
         mixed = None if mix_z is None else self.mine(mix_z, labels)
         return self.backbone(self.mine(z, labels), noise=noise, mix_z=mixed, crossover=crossover)
 
+    def styles(self, z, labels=None, mix_z=None, crossover=None) -> torch.Tensor:
+        """The backbone's per-layer styles of the mined latents (what the path-length penalty differentiates)."""
+        mixed = None if mix_z is None else self.mine(mix_z, labels)
+        return self.backbone.styles(self.mine(z, labels), mix_z=mixed, crossover=crossover)
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.backbone.synthesis(ws)
+
 
 class Selector(nn.Module):
     """Categorical p over sources: the mean, over the last ``window`` batches, of how often each
@@ -235,6 +243,8 @@ class MineGAN(Method):
         mined = [MinedGenerator(s.build_generator(), target.label_classes) for s in generators]
         self.G = mined[0] if len(mined) == 1 else MultiSourceGenerator(mined, selector_window)
         self.D = source.build_discriminator(target.label_classes)
+        # A multi-source batch mixes generators sample by sample: no one (ws -> image) map to regularize.
+        self.path_length_regularization = len(mined) == 1
 
     @property
     def multi_source(self) -> bool:

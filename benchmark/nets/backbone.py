@@ -36,7 +36,7 @@ BACKBONES: Registry = Registry(
     contract="a frozen config dataclass with name, resolution, style_dim, image_channels, resolutions, n_styles "
     "(style inputs of the synthesis network), recipe (TrainConfig fields of the official training recipe), "
     "to_dict(), generator(n_classes) -> BackboneGenerator and discriminator(n_classes) -> BackboneDiscriminator",
-    plugins=("benchmark.nets.stylegan",),
+    plugins=("benchmark.nets.stylegan", "benchmark.nets.stylegan2"),
 )
 
 

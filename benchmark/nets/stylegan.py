@@ -77,6 +77,7 @@ class BackboneConfig:
 
     name: ClassVar[str] = "stylegan1"
     recipe: ClassVar[dict] = {}  # TrainConfig's defaults are this backbone's recipe
+    recipe_source: ClassVar[str] = "StyleGAN v1 fine-tuning as FreezeD's and MineGAN's finetune.py run it"
 
     def __post_init__(self):
         resolution_index(self.resolution)

@@ -31,6 +31,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from benchmark.nets.backbone import BACKBONES, BackboneDiscriminator, BackboneGenerator
 from benchmark.nets.layers2 import (
     ConstantInput,
     ConvLayer,
@@ -51,9 +52,19 @@ def rosinality_width(resolution: int, channel_multiplier: int) -> int:
     return 512 if resolution <= 32 else _BASE_CHANNELS[resolution] * channel_multiplier
 
 
+@BACKBONES.register()
 @dataclass(frozen=True)
 class StyleGAN2Config:
-    """Shape of a StyleGAN2 backbone (rosinality's Generator and Discriminator arguments).
+    """Shape of a StyleGAN2 backbone (rosinality's Generator and Discriminator arguments), registered
+    as ``stylegan2``.
+
+    Its recipe is rosinality stylegan2-pytorch train.py's, which CDC, RSSA, AdAM, RICK and FreezeG
+    fine-tune with: non-saturating logistic loss; lazy R1 (gamma 10 every 16 D steps, scaled by 16)
+    and path-length regularization (weight 2 every 4 G steps on half the batch, mean decay 0.01),
+    each in its own optimizer step with Adam's lr and betas scaled by every / (every + 1); Adam lr
+    0.002, betas (0, 0.99); style mixing 0.9; EMA decay 0.5 ** (32 / 10,000) ~ 0.99778 per step
+    (``accum``) from step 0. The mapping network's 0.01 lives in its parametrization (``lr_mlp``),
+    so the optimizer's ``mapping_lr_mult`` is 1.
 
     Args:
         resolution: output size in pixels, a power of two from 4 to 1024 (``size``).
@@ -68,6 +79,22 @@ class StyleGAN2Config:
     """
 
     name: ClassVar[str] = "stylegan2"
+    recipe: ClassVar[dict] = {
+        "lr": 0.002,
+        "betas": (0.0, 0.99),
+        "mapping_lr_mult": 1.0,  # lr_mlp (0.01) is applied inside EqualLinear, as rosinality does
+        "r1_gamma": 10.0,
+        "r1_every": 16,  # d_reg_every
+        "lazy_regularization": True,
+        "pl_weight": 2.0,  # path_regularize
+        "pl_every": 4,  # g_reg_every
+        "pl_batch_shrink": 2,  # path_batch_shrink
+        "pl_decay": 0.01,
+        "mixing_prob": 0.9,
+        "ema_decay": 0.5 ** (32 / 10_000),  # accum = 0.5 ** (32 / (10 * 1000))
+        "ema_rampup": False,
+    }
+    recipe_source: ClassVar[str] = "rosinality stylegan2-pytorch train.py"
 
     resolution: int = 256
     style_dim: int = 512
@@ -130,7 +157,7 @@ class StyleGAN2Config:
 # Generator
 
 
-class StyleGAN2Generator(nn.Module):
+class StyleGAN2Generator(BackboneGenerator):
     """z -> PixelNorm -> mapping MLP -> w -> n_styles copies -> synthesis; rosinality's ``Generator``.
 
     Synthesis: the constant 4x4 input, ``conv1`` (style 0) and ``to_rgb1`` (style 1); then per
@@ -341,7 +368,7 @@ def minibatch_stddev(x: torch.Tensor, group_size: int) -> torch.Tensor:
     return torch.cat([x, std.repeat(group, 1, height, width)], 1)
 
 
-class StyleGAN2Discriminator(nn.Module):
+class StyleGAN2Discriminator(BackboneDiscriminator):
     """rosinality's residual ``Discriminator``, plus a projection head when conditional.
 
     ``convs.0`` is a 1x1 ConvLayer from the image, ``convs.1..`` ResBlocks down to 4 px, then
