@@ -409,3 +409,4 @@ def load_rosinality_stylegan2(
 
 # What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.
 load_rosinality_stylegan2.preflight = preflight
+load_rosinality_stylegan2.backbone = "stylegan2"
