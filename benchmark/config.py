@@ -74,6 +74,14 @@ class TrainConfig:
             used on a CPU, whose numbers it therefore cannot change.
         cudnn_benchmark: on a CUDA device, let cuDNN time its convolution algorithms and keep the
             fastest (the same convolutions, not bit-reproducible across runs); no effect on a CPU.
+        ada: adaptive discriminator augmentation (StyleGAN2-ADA; ``benchmark.augment``): D sees
+            every image augmented with a probability p steered toward ``ada_target``. Off by
+            default; a suite turns it on for one method entry with ``train: {ada: true}``
+            (TGAN+ADA).
+        ada_target: the r_t = E[sign(D(real))] that p steers toward (0.6, StyleGAN2-ADA's).
+        ada_length: images over which p can move by 1 (500,000: rosinality's ``--ada_length``,
+            NVlabs' ``ada_kimg`` 500).
+        ada_every: D steps between two moves of p (4: NVlabs' ``ada_interval``).
     """
 
     steps: int = 5000
@@ -101,6 +109,10 @@ class TrainConfig:
     compile: bool | str = False
     fused_adam: bool = True
     cudnn_benchmark: bool = True
+    ada: bool = False
+    ada_target: float = 0.6
+    ada_length: int = 500_000
+    ada_every: int = 4
 
     def __post_init__(self):
         _positive(self, "steps", "batch_size", "r1_every", "eval_every", "log_every", "pl_every", "pl_batch_shrink")
@@ -111,7 +123,10 @@ class TrainConfig:
             raise BenchmarkError("train: pl_weight needs lazy_regularization: true (StyleGAN2's path-length steps)")
         if not isinstance(self.compile, (bool, str)) or self.compile == "":
             raise BenchmarkError(f"train: compile must be true, false or a torch.compile backend, got {self.compile!r}")
-        for name in ("amp", "fused_adam", "cudnn_benchmark", "lazy_regularization"):
+        _positive(self, "ada_length", "ada_every")
+        if not 0 < self.ada_target < 1:
+            raise BenchmarkError(f"train: ada_target must be in (0, 1), got {self.ada_target!r}")
+        for name in ("amp", "fused_adam", "cudnn_benchmark", "lazy_regularization", "ada"):
             if not isinstance(getattr(self, name), bool):
                 raise BenchmarkError(f"train: {name} must be true or false, got {getattr(self, name)!r}")
         if not 0 < self.stage_scale <= 1:
@@ -119,6 +134,18 @@ class TrainConfig:
         if not 0 <= self.mixing_prob <= 1 or not 0 <= self.ema_decay < 1:
             raise BenchmarkError("train: mixing_prob must be in [0, 1] and ema_decay in [0, 1)")
         object.__setattr__(self, "betas", tuple(float(b) for b in self.betas))
+
+    def to_dict(self) -> dict:
+        """Plain fields; the ADA settings only when ADA is on, so a run without it resolves (and hashes)
+        as it did before ADA existed."""
+        plain = {f.name: to_plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        if not self.ada:
+            for name in ADA_FIELDS:
+                plain.pop(name)
+        return plain
+
+
+ADA_FIELDS = ("ada", "ada_target", "ada_length", "ada_every")  # what a suite's method entry may set under ``train``
 
 
 @dataclass(frozen=True)
@@ -218,13 +245,20 @@ class MethodEntry:
     """A method in a suite: the registered name, a table label, and its options.
 
     ``options`` go to the method's constructor; an option the method declares as
-    ``Resource.SOURCES`` lists suite source names, which the runner loads for it.
+    ``Resource.SOURCES`` lists suite source names, which the runner loads for it. ``train`` sets
+    the shared step's ADA settings (``ADA_FIELDS``) for this entry's cells only: TGAN+ADA is
+    ``{name: transfergan, label: TGAN+ADA, train: {ada: true}}``.
     """
 
     name: str
     label: str
     options: dict = field(default_factory=dict)
     source: str | None = None
+    train: dict = field(default_factory=dict)
+
+    def train_config(self, suite_train: TrainConfig) -> TrainConfig:
+        """The suite's recipe with this entry's ``train`` settings."""
+        return dataclasses.replace(suite_train, **self.train) if self.train else suite_train
 
 
 @dataclass(frozen=True)
@@ -483,6 +517,7 @@ _AS_WRITTEN: tuple[tuple[tuple[str, ...], str], ...] = (
     (("budgets", _KEYS), "name"),
     (("protocol", "name"), "name"),
     (("targets", _EACH, "conditional"), "flag"),
+    (("methods", _EACH, "train", "ada"), "flag"),
     (("train", "hflip"), "flag"),
     (("train", "ema_rampup"), "flag"),
     (("train", "eval_at_start"), "flag"),
@@ -730,7 +765,14 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     methods = raw["methods"] if not isinstance(raw["methods"], str) else [raw["methods"]]  # one may stand alone
     for i, m in enumerate(methods or []):
         m = {"name": m} if isinstance(m, str) else _mapping(m)
-        _check_keys(m, f"{where}: methods[{i}]", ("name", "label", "options", "source"), required=("name",))
+        _check_keys(m, f"{where}: methods[{i}]", ("name", "label", "options", "source", "train"), required=("name",))
+        method_train = dict(m.get("train") or {})
+        unknown = sorted(set(method_train) - set(ADA_FIELDS))
+        if unknown:
+            raise BenchmarkError(
+                f"{where}: methods[{i}].train: {', '.join(unknown)} cannot be set per method; "
+                f"valid: {', '.join(ADA_FIELDS)}"
+            )
         options = dict(m.get("options") or {})
         check_method_options(m["name"], METHODS.get(m["name"]), options, f"{where}: methods[{i}]: ")
         named = [m["source"]] if m.get("source") else []
@@ -741,7 +783,9 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
                     f"{where}: methods[{i}] uses unknown source {source_name!r}; sources: {', '.join(sources)}"
                 )
         entries.append(
-            MethodEntry(m["name"], m.get("label") or m["name"], dict(m.get("options") or {}), m.get("source"))
+            MethodEntry(
+                m["name"], m.get("label") or m["name"], dict(m.get("options") or {}), m.get("source"), method_train
+            )
         )
     if len({m.label for m in entries}) != len(entries):
         raise BenchmarkError(f"{where}: method labels must be unique (give variants a 'label')")
@@ -750,6 +794,11 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     seeds = tuple(int(s) for s in (seeds if isinstance(seeds, list) else [seeds]))
     # The backbone's official recipe, then the suite's own train settings over it.
     train = _build(TrainConfig, {**backbone.recipe, **dict(raw.get("train") or {})}, f"{where}: train")
+    for i, entry in enumerate(entries):
+        try:
+            entry.train_config(train)
+        except BenchmarkError as err:
+            raise BenchmarkError(f"{where}: methods[{i}].train: {err}") from None
     eval_raw = dict(raw.get("eval") or {})
     if isinstance(eval_raw.get("metrics"), str):  # metrics: fid, not the letters f, i, d
         eval_raw["metrics"] = [eval_raw["metrics"]]

@@ -190,8 +190,9 @@ class Method(nn.Module):
         return Fakes(self.G(latents.z, **latents.as_kwargs()), latents)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, ctx: StepContext) -> torch.Tensor:
-        """D's logits (B,) of images, real or fake."""
-        return self.D(images, labels)
+        """D's logits (B,) of images, real or fake, augmented first when ADA is on (``ctx.augment``: an
+        override that calls D itself augments too, so every image D sees is augmented)."""
+        return self.D(ctx.augment(images), labels)
 
     def fake_logits(self, fakes: Fakes, ctx: StepContext) -> torch.Tensor:
         """D's logits (B,) of the fakes, which the logistic loss (D phase) or the G loss (G phase) takes."""
@@ -251,6 +252,8 @@ def accumulate_gradients(method: Method, phase: str, batch: Batch | None, ctx: S
 
     D phase: logistic loss on D's logits of the reals and of fakes made without gradients, R1 on
     the reals every ``r1_every`` steps (scaled by ``r1_every``, lazy R1), the method's D terms.
+    With ADA on (``ctx.ada``), D sees every image augmented (R1's gradient is taken with respect to
+    the reals before augmentation) and the D step's real logits steer the probability.
     G phase: the non-saturating loss on D's logits of fresh fakes (in an adversarial stage), the
     method's G terms. The terms are summed and backpropagated into the phase's trainable
     parameters; returns them detached, for the log.
@@ -263,6 +266,8 @@ def accumulate_gradients(method: Method, phase: str, batch: Batch | None, ctx: S
         real = batch.images.detach().requires_grad_(r1)
         real_logits = method.discriminate(real, batch.labels, ctx)
         terms = dict(zip(("d_real", "d_fake"), d_logistic_loss(real_logits, method.fake_logits(fakes, ctx))))
+        if ctx.ada is not None:  # ADA's overfitting heuristic reads sign(D(real)) of the D step
+            ctx.ada.observe(real_logits)
         if r1:
             terms["r1"] = r1_penalty(real_logits, real, ctx.r1_gamma) * ctx.r1_every
         terms.update(method.d_regularizers(batch, fakes, ctx))

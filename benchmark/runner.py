@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
+from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, TrainConfig, config_hash, to_plain
 from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
@@ -84,6 +84,11 @@ class Cell:
     def eval(self) -> EvalConfig:
         return self.suite.eval_for(self.target)
 
+    @property
+    def train(self) -> TrainConfig:
+        """The suite's recipe with the method entry's own settings (ADA for TGAN+ADA)."""
+        return self.method.train_config(self.suite.train)
+
     def resolved(self) -> dict:
         """Everything that determines this cell's result (its run folder's config.yaml)."""
         s = self.suite
@@ -97,11 +102,15 @@ class Cell:
             "target": target,
             "shots": self.shots,
             "seed": self.seed,
-            "method": {**to_plain(self.method), "options": to_plain(self.options)},
+            # the entry's train settings are recorded once, under "train", where they act
+            "method": {
+                **{k: v for k, v in to_plain(self.method).items() if k != "train"},
+                "options": to_plain(self.options),
+            },
             "source": self.source_name,
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
             "backbone": {"name": s.backbone.name, **s.backbone.to_dict()},  # its recipe is in force under "train"
-            "train": to_plain(s.train),
+            "train": to_plain(self.train),
             "schedule": self.schedule().to_plain(),
             "eval": to_plain(self.eval),
             "feature_extractor": {"name": s.feature_extractor, "options": s.feature_options},
@@ -540,7 +549,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
     trainer = Trainer(
         method,
         data,
-        suite.train,
+        cell.train,
         ctx.device,
         cell.seed,
         run_dir / "checkpoints",

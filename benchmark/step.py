@@ -90,6 +90,9 @@ class StepContext:
         lazy_regularization: R1 and the path-length penalty run as steps of their own
             (``benchmark.method.accumulate_regularization``), not inside the D and G steps.
         path_length: the path-length regularization (None when off).
+        ada: adaptive discriminator augmentation (``benchmark.augment``; None when ``train.ada`` is off).
+            ``augment`` applies it; the default ``Method.discriminate`` does, so every image D sees
+            passes through it.
     """
 
     step: int
@@ -102,6 +105,11 @@ class StepContext:
     generator: torch.Generator
     lazy_regularization: bool = False
     path_length: PathLength | None = None
+    ada: Any = None  # benchmark.augment.AdaptiveAugment
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` as D should see them: ADA-augmented with probability p when ADA is on, else as they are."""
+        return images if self.ada is None else self.ada(images, self.generator)
 
 
 def backward(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, torch.Tensor]:

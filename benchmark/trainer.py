@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.augment import AdaptiveAugment
 from benchmark.config import TrainConfig
 from benchmark.errors import DivergedError
 from benchmark.io import atomic_torch_save
@@ -160,6 +161,8 @@ class Trainer:
             self.path_length = PathLength(
                 config.pl_weight, config.pl_every, config.pl_batch_shrink, config.pl_decay, zero
             )
+        # StyleGAN2-ADA's augmentation probability p, steered by D's real logits; checkpointed with the run.
+        self.ada = AdaptiveAugment(config.ada_target, config.ada_length, config.ada_every) if config.ada else None
         self.schedule = resolve_schedule(method.name, method.stages(), config.steps, config.stage_scale)
         self.hflip = config.hflip if method.hflip is None else method.hflip
         self.generator = torch.Generator().manual_seed(seed)
@@ -275,6 +278,8 @@ class Trainer:
         }
         if self.path_length is not None:
             state["path_length_mean"] = self.path_length.mean
+        if self.ada is not None:
+            state["ada"] = self.ada.state_dict()
         atomic_torch_save(state, path)
 
     def load_checkpoint(self) -> bool:
@@ -292,6 +297,8 @@ class Trainer:
         self.queue.queue = list(state["queue"])
         if self.path_length is not None:
             self.path_length.mean = state["path_length_mean"].to(self.device)
+        if self.ada is not None:
+            self.ada.load_state_dict(state["ada"])
         self.step = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
         return True
@@ -380,6 +387,7 @@ class Trainer:
                     generator=self.generator,
                     lazy_regularization=cfg.lazy_regularization,
                     path_length=self.path_length,
+                    ada=self.ada,
                 )
                 optimizer = self.optimizers[phase]
                 optimizer.zero_grad(set_to_none=True)
@@ -391,6 +399,8 @@ class Trainer:
                     with self._autocast():
                         terms.update(accumulate_regularization(self.method, phase, batch, ctx))
                     optimizer.step()
+                if self.ada is not None and phase == "D":
+                    terms["ada_p"] = torch.tensor(self.ada.p)  # logged with the losses (its mean over the interval)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0) + v.float()
             if "G" in stage.phases:
