@@ -190,8 +190,10 @@ class Method(nn.Module):
         return Fakes(self.G(latents.z, **latents.as_kwargs()), latents)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, ctx: StepContext) -> torch.Tensor:
-        """D's logits (B,) of images, real or fake, augmented first when ADA is on (``ctx.augment``: an
-        override that calls D itself augments too, so every image D sees is augmented)."""
+        """D's logits of images, real or fake: (B,), or (B, ...) per patch (the logistic losses average
+        over every logit, R1 over each image's first: ``per_image``). With ADA on the images are
+        augmented first (``ctx.augment``; an override that calls D itself augments too, so every
+        image D sees is augmented)."""
         return self.D(ctx.augment(images), labels)
 
     def fake_logits(self, fakes: Fakes, ctx: StepContext) -> torch.Tensor:
@@ -269,7 +271,7 @@ def accumulate_gradients(method: Method, phase: str, batch: Batch | None, ctx: S
         if ctx.ada is not None:  # ADA's overfitting heuristic reads sign(D(real)) of the D step
             ctx.ada.observe(real_logits)
         if r1:
-            terms["r1"] = r1_penalty(real_logits, real, ctx.r1_gamma) * ctx.r1_every
+            terms["r1"] = r1_penalty(per_image(real_logits), real, ctx.r1_gamma) * ctx.r1_every
         terms.update(method.d_regularizers(batch, fakes, ctx))
         return backward(terms, ctx.trainable["D"])
     if phase == "G":
@@ -294,7 +296,7 @@ def accumulate_regularization(
     if phase == "D":
         real = batch.images.detach().requires_grad_(True)
         logits = method.discriminate(real, batch.labels, ctx)
-        return backward({"r1": r1_penalty(logits, real, ctx.r1_gamma) * ctx.r1_every}, ctx.trainable["D"])
+        return backward({"r1": r1_penalty(per_image(logits), real, ctx.r1_gamma) * ctx.r1_every}, ctx.trainable["D"])
     if phase == "G":
         pl = ctx.path_length
         n = max(1, (batch.images.shape[0] if batch is not None else 1) // pl.batch_shrink)
@@ -303,6 +305,12 @@ def accumulate_regularization(
         penalty, pl.mean = path_length_penalty(images, ws, pl.mean, pl.decay, noise)
         return backward({"pl": pl.weight * pl.every * penalty}, ctx.trainable["G"])
     raise ValueError(f"{method.name}: no phase {phase!r}")
+
+
+def per_image(logits: torch.Tensor) -> torch.Tensor:
+    """One logit per image for R1: a patch discriminator's (B, ...) logits averaged per image, as CDC's
+    train.py does (``real_pred.view(B, -1).mean(1)``); (B,) logits come back as they are, bit for bit."""
+    return logits.reshape(logits.shape[0], -1).mean(1)
 
 
 def regularization_due(phase: str, ctx: StepContext) -> bool:
