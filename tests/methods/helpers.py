@@ -35,11 +35,17 @@ class TinyPerceptual(FeatureExtractor):
         return self.feature_maps(images)[-1].mean((2, 3))
 
 
+# Options that shorten a method's one-off preparation in tests, as stage_scale shortens its stages: EWC's
+# Fisher estimate takes one backward pass per sample (1,000 by default).
+TEST_OPTIONS = {"ewc": {"fisher_samples": 4}}
+
+
 def make_method(name: str, source, target: TargetSpec, **options):
     """``build_method``, giving a method that declares a perceptual network the tiny stand-in (as the runner
-    gives the suite's); tests pass any other sources in as loaded ``Source`` objects."""
+    gives the suite's) and ``TEST_OPTIONS`` unless overridden; tests pass any other sources in as loaded
+    ``Source`` objects."""
     provided = provide_resources(METHODS.get(name), {}, source=None, perceptual=TinyPerceptual)
-    return build_method(name, source, target, **{**provided, **options})
+    return build_method(name, source, target, **{**provided, **TEST_OPTIONS.get(name, {}), **options})
 
 
 def toy_target(conditional: bool = False, n_classes: int = 1, n_images: int = 6) -> TargetSpec:
