@@ -60,6 +60,15 @@ class FreezeD(FineTuneMethod):
     ``progression.{8, 7, 6}`` and ``linear`` of rosinality's D, i.e. the blocks whose inputs are
     4, 8 and 16 px, and freezes ``from_rgb`` and every block above (256..32 px at 256 px).
 
+    On StyleGAN2 (rosinality's residual D, the CDC paper's "FreezeD" baseline): the same default
+    trains ``block4`` (minibatch stddev, ``final_conv``, ``final_linear.0``), ``block8`` and
+    ``block16`` (ResBlocks ``convs.6`` and ``convs.5`` at 256 px) and ``linear``, and freezes
+    ``from_rgb`` (``convs.0``) and the ResBlocks whose inputs are 256 .. 32 px (``convs.1`` ..
+    ``convs.4``). The CDC paper (Ojha et al. 2021) runs FreezeD as a baseline without, in what we
+    could read of it and its code (utkarshojha/few-shot-gan-adaptation ships no FreezeD script),
+    a layer count of its own; FreezeD has no StyleGAN2 code either, so configs/cdc2021.yaml uses
+    FreezeD's own depth, ``feature_loc`` 3, named there as this reading.
+
     Args:
         d_trainable_blocks: how many of D's lowest-resolution blocks train (FreezeD's
             ``feature_loc``, default 3); the final linear (and a conditional projection) train too.
