@@ -55,6 +55,7 @@ from __future__ import annotations
 import _compat_pickle
 import hashlib
 import io
+import logging
 import pickle
 import pickletools
 import re
@@ -68,6 +69,10 @@ import torch
 
 from benchmark.errors import BenchmarkError, abbreviate, describe
 from benchmark.files import identify
+from benchmark.nets.stylegan2 import StyleGAN2Config, rosinality_width
+from benchmark.sources.base import SOURCES, Source
+
+log = logging.getLogger(__name__)
 
 KIND = "nvlabs-stylegan2-ada"
 ROSINALITY_STYLEGAN1 = "rosinality-stylegan1"
@@ -710,7 +715,8 @@ def nvlabs_generator_to_rosinality(state: dict[str, torch.Tensor]) -> dict[str, 
     for i in range(shape.n_mlp):  # EqualLinear(lr_mul) stores weight / lr_mul as FullyConnectedLayer does
         keys.put(f"style.{i + 1}.weight", keys.take(f"mapping.fc{i}.weight"))
         keys.put(f"style.{i + 1}.bias", keys.take(f"mapping.fc{i}.bias"))
-    keys.drop("mapping.w_avg")  # rosinality keeps it beside the state dict (latent_avg)
+    if "mapping.w_avg" in keys.left:  # absent when w_avg_beta is None; rosinality keeps it beside the state dict
+        keys.drop("mapping.w_avg")
     keys.put("input.input", keys.take("synthesis.b4.const").unsqueeze(0))
     keys.drop("synthesis.b4.resample_filter")  # b4 has no image to up-sample
     noise = iter(range(2 * len(shape.widths) - 1))
@@ -788,3 +794,189 @@ def nvlabs_discriminator_to_rosinality(state: dict[str, torch.Tensor]) -> dict[s
         keys.put(f"{dst}.weight", keys.take(f"{src}.weight"))
         keys.put(f"{dst}.bias", keys.take(f"{src}.bias"))
     return keys.finish("only the default architecture='resnet', unconditional discriminator maps onto rosinality's")
+
+
+# --------------------------------------------------------------------------------------------
+# The source
+
+
+def stylegan2_config(g: GeneratorShape, d: DiscriminatorShape | None = None) -> StyleGAN2Config:
+    """The backbone shape of a pickle's networks: rosinality's widths for channel multiplier 2 or 1 where
+    they fit (NVIDIA's stylegan2 and paper256 / auto configurations), per-resolution overrides otherwise."""
+    if d is not None:
+        if d.widths != g.widths or d.resolution != g.resolution:
+            raise BenchmarkError(
+                f"the discriminator's widths {d.widths} differ from the generator's {g.widths}; the backbone has "
+                f"one channel table for both (NVIDIA's train.py gives G and D the same channel_base and channel_max)"
+            )
+        if d.image_channels != g.image_channels:
+            raise BenchmarkError(
+                f"the generator makes {g.image_channels}-channel images but the discriminator reads {d.image_channels}"
+            )
+    fits = [cm for cm in (2, 1, 4) if all(w == rosinality_width(r, cm) for r, w in g.widths.items())]
+    cm = fits[0] if fits else 2
+    try:
+        return StyleGAN2Config(
+            resolution=g.resolution,
+            style_dim=g.style_dim,
+            n_mlp=g.n_mlp,
+            channel_multiplier=cm,
+            channels={r: w for r, w in g.widths.items() if w != rosinality_width(r, cm)},
+            image_channels=g.image_channels,
+            mbstd_group=d.mbstd_group if d is not None else _DEFAULT_MBSTD_GROUP,
+            lr_mlp=g.lr_mlp,
+        )
+    except ValueError as exc:
+        raise BenchmarkError(f"the networks' shapes give no StyleGAN2 backbone ({exc})") from None
+
+
+def _jsonable(value):
+    """Init kwargs for provenance (written as JSON): placeholders of non-plain objects become their names."""
+    if isinstance(value, dict) and not (isinstance(value, Stub) and not len(value)):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class NVlabsSource(Source):
+    """A Source from an NVIDIA pickle: its missing discriminator explained, and its tracked mean w.
+
+    Args:
+        latent_avg: ``G_ema.mapping.w_avg`` (style_dim,), the running mean of w that NVIDIA's
+            truncation uses (rosinality's ``latent_avg``); None if the pickle does not track it.
+    """
+
+    latent_avg: torch.Tensor | None = None
+
+    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True):
+        if pretrained and self.d_state is None:
+            raise BenchmarkError(
+                f"source {self.name!r}: {self.provenance.get('path')} holds no discriminator (D), which this method "
+                f"needs; use a network-snapshot-*.pkl from training, which holds G, D and G_ema"
+            )
+        return super().build_discriminator(n_classes, pretrained)
+
+
+def _in_file(path: Path, step):
+    """Run one step of loading, with the file named at the front of its error."""
+    try:
+        return step()
+    except BenchmarkError as exc:
+        message = str(exc)
+        raise BenchmarkError(message if message.startswith(str(path)) else f"{path}: {message}") from None
+
+
+@SOURCES.register(KIND)
+def load_nvlabs_stylegan2_ada(
+    path, *, resolution: int = 256, name: str | None = None, cache_dir=None, device=None
+) -> NVlabsSource:
+    """Load an NVIDIA stylegan2-ada-pytorch network pickle without running code from it.
+
+    Args:
+        path: ``network-snapshot-*.pkl`` from NVIDIA's training, or a released pickle (ffhq.pkl, ...).
+        resolution: the suite's resolution; must be the pickle's ``img_resolution`` (a StyleGAN2
+            runs at the one resolution it was trained at).
+        name: the source's name (default: the file's stem).
+        cache_dir, device: accepted for the source contract; unused (weights stay on the CPU
+            until a method builds its networks).
+
+    Returns:
+        A Source whose trained G is ``G`` (where fine-tuning starts), whose EMA G is ``G_ema`` (where
+        its moving average starts, and what NVIDIA samples from), and D from ``D``; a pickle without
+        ``G`` serves ``G_ema`` as both, one without ``D`` has ``d_state`` None. ``latent_avg`` is
+        ``G_ema``'s ``w_avg``.
+    """
+    if path is None:
+        raise BenchmarkError(f"source kind {KIND!r} needs a network pickle path; {WHERE_TO_GET}")
+    path = Path(path).expanduser()
+    networks = read_network_pickle(path)
+    g_ema = networks.G_ema
+    g_shape = _in_file(path, lambda: generator_shape(g_ema.state, g_ema.init_kwargs))
+    d_shape = None
+    if networks.D is not None:
+        d_shape = _in_file(path, lambda: discriminator_shape(networks.D.state, networks.D.init_kwargs))
+    config = _in_file(path, lambda: stylegan2_config(g_shape, d_shape))
+    if int(resolution) != config.resolution:
+        raise BenchmarkError(
+            f"{path}: the networks are {config.resolution} px, not the requested {resolution} px; a StyleGAN2 runs at "
+            f"the one resolution it was trained at: set resolution {config.resolution}"
+        )
+    g_ema_state = _in_file(path, lambda: nvlabs_generator_to_rosinality(g_ema.state))
+    g_state = None
+    if networks.G is not None:
+        if _in_file(path, lambda: generator_shape(networks.G.state, networks.G.init_kwargs)) != g_shape:
+            raise BenchmarkError(f"{path}: G and G_ema have different shapes; {EXPECTED_FORMAT}")
+        g_state = _in_file(path, lambda: nvlabs_generator_to_rosinality(networks.G.state))
+    else:
+        log.info("%s holds only G_ema: fine-tuning and its moving average both start from it", path)
+    d_state = None
+    if networks.D is not None:
+        d_state = _in_file(path, lambda: nvlabs_discriminator_to_rosinality(networks.D.state))
+    else:
+        log.info("%s holds no discriminator: methods that need D cannot use this source", path)
+    _check_against_backbone(config, g_ema_state, d_state, path)
+
+    w_avg = g_ema.state.get("mapping.w_avg")
+    provenance = {
+        "kind": KIND,
+        "path": str(path.resolve()),
+        "sha256": _sha256(path),
+        "format": "stylegan2-ada-pytorch network pickle",
+        "resolution": config.resolution,
+        "channel_multiplier": config.channel_multiplier,
+        "channels": {r: config.width(r) for r in config.resolutions},
+        "n_mlp": config.n_mlp,
+        "mbstd_group": config.mbstd_group,
+        "lr_mlp": config.lr_mlp,
+        "has_discriminator": d_state is not None,
+        "generators": "G + G_ema" if g_state is not None else "G_ema only",
+        "G_init_kwargs": _jsonable(g_ema.init_kwargs),
+        "D_init_kwargs": _jsonable(networks.D.init_kwargs) if networks.D is not None else None,
+        "training_set_kwargs": _jsonable(networks.training_set_kwargs),
+        "networks_module_sha256": g_ema.module_sha256,
+        "precision": "float32 without conv_clamp (NVIDIA trains the top 4 resolutions in float16, clamped at 256)",
+    }
+    if g_state is None:
+        g_state, g_ema_state = g_ema_state, None
+    return NVlabsSource(
+        name or path.stem,
+        config,
+        g_state,
+        d_state,
+        provenance,
+        g_ema_state,
+        latent_avg=w_avg.float().clone() if w_avg is not None else None,
+    )
+
+
+def _check_against_backbone(config: StyleGAN2Config, g_state: dict, d_state: dict | None, path: Path) -> None:
+    """The renamed tensors must be exactly the backbone's keys and shapes (a guard on the mapping itself)."""
+    with torch.device("meta"):
+        nets = [("generator", config.generator(), g_state), ("discriminator", config.discriminator(), d_state)]
+    for what, net, state in nets:
+        if state is None:
+            continue
+        layout = {k: tuple(v.shape) for k, v in net.state_dict().items()}
+        wrong = sorted(set(layout) ^ set(state)) + [
+            f"{k} {tuple(state[k].shape)} != {layout[k]}"
+            for k in layout
+            if k in state and tuple(state[k].shape) != layout[k]
+        ]
+        if wrong:
+            raise BenchmarkError(f"{path}: the {what} does not fit the StyleGAN2 backbone: {abbreviate(wrong, 3)}")
+
+
+# What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.
+load_nvlabs_stylegan2_ada.preflight = check_network_pickle
