@@ -98,6 +98,12 @@ class BackboneConfig:
             "fused_min_resolution": self.fused_min_resolution,
         }
 
+    def generator(self, n_classes: int = 0) -> StyledGenerator:
+        return StyledGenerator(self, n_classes)
+
+    def discriminator(self, n_classes: int = 0) -> Discriminator:
+        return Discriminator(self, n_classes)
+
 
 # --------------------------------------------------------------------------------------------
 # Generator

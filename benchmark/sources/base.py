@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from benchmark.errors import BenchmarkError, abbreviate
-from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
+from benchmark.nets import BackboneConfig
+from benchmark.nets.stylegan2 import StyleGAN2Config
 from benchmark.registry import Registry
 
 SOURCES: Registry = Registry(
@@ -23,7 +24,7 @@ SOURCES: Registry = Registry(
     "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it; "
     "a loader that pretrains its source carries trained_by_harness = True and takes backbone, name and progress "
     "instead of a path and a resolution",
-    plugins=("benchmark.sources.rosinality", "benchmark.sources.toy"),
+    plugins=("benchmark.sources.rosinality", "benchmark.sources.rosinality2", "benchmark.sources.toy"),
 )
 
 # Keys a conditional network adds on top of an unconditional source (zero-initialised).
@@ -36,7 +37,7 @@ EMA_START = "_ema_start"
 
 @dataclass
 class Source:
-    """A pretrained (or, with no weights, randomly initialised) StyleGAN v1.
+    """A pretrained (or, with no weights, randomly initialised) StyleGAN v1 or StyleGAN2.
 
     A pretrained GAN has two generators: the one the optimizer trained (rosinality's
     ``generator``) and its moving average (``g_running``), which the source's samples come from.
@@ -45,7 +46,7 @@ class Source:
 
     Args:
         name: the source's name in the suite.
-        config: the backbone shape.
+        config: the backbone shape; its ``generator()`` and ``discriminator()`` build the networks.
         g_state: the trained generator's state dict (``generator``), where fine-tuning starts.
         d_state: the discriminator's state dict; None when the source has no D.
         provenance: where the weights came from (path, hash, pretraining config), for run folders.
@@ -54,17 +55,17 @@ class Source:
     """
 
     name: str
-    config: BackboneConfig
+    config: BackboneConfig | StyleGAN2Config
     g_state: dict[str, torch.Tensor] | None
     d_state: dict[str, torch.Tensor] | None
     provenance: dict = field(default_factory=dict)
     g_ema_state: dict[str, torch.Tensor] | None = None
 
     @classmethod
-    def untrained(cls, config: BackboneConfig, name: str = "random-init") -> Source:
+    def untrained(cls, config: BackboneConfig | StyleGAN2Config, name: str = "random-init") -> Source:
         return cls(name, config, None, None, {"kind": "random-init"})
 
-    def build_generator(self, n_classes: int = 0, pretrained: bool = True, ema: bool = False) -> StyledGenerator:
+    def build_generator(self, n_classes: int = 0, pretrained: bool = True, ema: bool = False) -> nn.Module:
         """A new generator (with a zero-initialised label path when n_classes > 0).
 
         Args:
@@ -74,7 +75,7 @@ class Source:
                 parameter is marked with its EMA value (``EMA_START``) so the harness's moving
                 average of a method's G starts from ``g_running``.
         """
-        G = StyledGenerator(self.config, n_classes)
+        G = self.config.generator(n_classes)
         if pretrained:
             ema_state = self.g_ema_state if self.g_ema_state is not None else self.g_state
             _load(G, ema_state if ema else self.g_state, f"source {self.name!r} generator")
@@ -84,17 +85,17 @@ class Source:
                         setattr(p, EMA_START, self.g_ema_state[key])
         return G
 
-    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> Discriminator:
-        D = Discriminator(self.config, n_classes)
+    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> nn.Module:
+        D = self.config.discriminator(n_classes)
         if pretrained:
             _load(D, self.d_state, f"source {self.name!r} discriminator")
         return D
 
 
-def reinitialize_parts(G: StyledGenerator, part_names: list[str]) -> None:
+def reinitialize_parts(G: nn.Module, part_names: list[str]) -> None:
     """Give the named parts of a source-built generator fresh random weights (torch's global RNG),
     as a new module would have; their moving average then starts from the new weights too."""
-    fresh = StyledGenerator(G.config, G.n_classes).to(next(G.parameters()).device)
+    fresh = G.config.generator(G.n_classes).to(next(G.parameters()).device)
     parts, fresh_parts = G.parts(), fresh.parts()
     for name in part_names:
         parts[name].load_state_dict(fresh_parts[name].state_dict())
