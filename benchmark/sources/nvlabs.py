@@ -180,19 +180,19 @@ def _load_storage(data):
     """Stands in for ``torch.storage._load_from_bytes``: the bytes are a ``torch.save`` of one storage,
     read weights-only (so the blob cannot name code either) onto the CPU."""
     if not isinstance(data, (bytes, bytearray)):
-        raise pickle.UnpicklingError(f"a storage given as {type(data).__name__}, not bytes")
+        raise pickle.UnpicklingError(f"a storage given as {_what(data)}, not bytes")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated")
         storage = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
-        raise pickle.UnpicklingError(f"a storage blob holding a {type(storage).__name__}")
+        raise pickle.UnpicklingError(f"a storage blob holding a {_what(storage)}")
     return storage
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, backward_hooks=None, metadata=None):
     """torch's ``_rebuild_tensor_v2`` on a storage this reader made; the file's hooks and metadata are dropped."""
     if not isinstance(storage, (torch.TypedStorage, torch.UntypedStorage)):
-        raise pickle.UnpicklingError(f"a tensor rebuilt from a {type(storage).__name__}, not a storage")
+        raise pickle.UnpicklingError(f"a tensor rebuilt from a {_what(storage)}, not a storage")
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*TypedStorage is deprecated")
         return torch._utils._rebuild_tensor_v2(storage, storage_offset, size, stride, False, OrderedDict())
@@ -201,7 +201,7 @@ def _rebuild_tensor(storage, storage_offset, size, stride, requires_grad=False, 
 def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     """An ``nn.Parameter``'s data as a plain tensor: only the values are wanted."""
     if not isinstance(data, torch.Tensor):
-        raise pickle.UnpicklingError(f"a parameter rebuilt from a {type(data).__name__}, not a tensor")
+        raise pickle.UnpicklingError(f"a parameter rebuilt from a {_what(data)}, not a tensor")
     return data
 
 
@@ -504,7 +504,8 @@ def check_network_pickle(path) -> str:
             f"{path}: a TensorFlow StyleGAN pickle (dnnlib.tflib Network objects); {LEGACY_CONVERSION}"
         )
     if ".".join(_PERSISTENT) not in scan.globals:
-        shown = abbreviate(sorted(scan.globals), 3) or "no classes"
+        foreign = [g for g in sorted(scan.globals) if tuple(g.rsplit(".", 1)) not in _ALLOWED]  # name the model's
+        shown = abbreviate(foreign or sorted(scan.globals), 3) or "no classes"
         raise BenchmarkError(f"{path}: a pickle of other objects (it imports {shown}); {EXPECTED_FORMAT}")
     if scan.stylegan3_source or "SynthesisInput" in scan.strings:
         raise BenchmarkError(f"{path}: {_STYLEGAN3}")
