@@ -83,9 +83,9 @@ EXPECTED_FORMAT = (
 )
 WHERE_TO_GET = "NVIDIA's pretrained pickles are listed in the README of github.com/NVlabs/stylegan2-ada-pytorch"
 LEGACY_CONVERSION = (
-    "convert it to a PyTorch pickle with NVIDIA's converter: in a checkout of github.com/NVlabs/stylegan2-ada-pytorch "
-    "(with TensorFlow-free PyTorch, no GPU needed) run `python legacy.py --source=FILE.pkl --dest=FILE-pytorch.pkl`, "
-    "then pass the new file"
+    "convert it with NVIDIA's legacy.py, which reads TensorFlow pickles without TensorFlow: in a checkout of "
+    "github.com/NVlabs/stylegan2-ada-pytorch run `python legacy.py --source=FILE.pkl --dest=FILE-pytorch.pkl` and "
+    "pass the new file (StyleGAN2 and StyleGAN2-ADA TensorFlow pickles convert; StyleGAN v1 ones do not)"
 )
 
 # The global that persistent classes pickle through (torch_utils/persistence.py).
