@@ -205,15 +205,34 @@ def _rebuild_parameter(data, requires_grad=False, backward_hooks=None):
     return data
 
 
+class _Sealed:
+    """One of this reader's functions as the file sees it: callable, but with no attributes to set.
+
+    Pickle's BUILD opcode sets attributes on whatever object is on its stack; on a plain function
+    it could replace ``__defaults__`` for the rest of the process. Here it fails instead.
+    """
+
+    __slots__ = ("_function",)
+
+    def __init__(self, function):
+        object.__setattr__(self, "_function", function)
+
+    def __call__(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
+
+    def __setattr__(self, name, value):
+        raise pickle.UnpicklingError(f"a pickle that sets {name!r} on {self._function.__name__}")
+
+
 # The only globals a file may resolve to something that runs: containers, and torch's tensor rebuilding.
 _ALLOWED = {
     ("collections", "OrderedDict"): OrderedDict,
     ("builtins", "set"): set,
     ("builtins", "frozenset"): frozenset,
-    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
-    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
-    ("torch.storage", "_load_from_bytes"): _load_storage,
-    _PERSISTENT: _reconstruct,
+    ("torch._utils", "_rebuild_tensor_v2"): _Sealed(_rebuild_tensor),
+    ("torch._utils", "_rebuild_parameter"): _Sealed(_rebuild_parameter),
+    ("torch.storage", "_load_from_bytes"): _Sealed(_load_storage),
+    _PERSISTENT: _Sealed(_reconstruct),
 }
 
 

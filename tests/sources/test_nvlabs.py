@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import os
 import pickle
 import sys
@@ -20,6 +21,7 @@ from benchmark.sources import SOURCES, load_source
 from benchmark.sources.base import EMA_START
 from benchmark.sources.nvlabs import (
     KIND,
+    _NetworkUnpickler,
     check_network_pickle,
     discriminator_shape,
     generator_shape,
@@ -453,3 +455,17 @@ def test_other_architectures_are_named(tmp_path):
     narrow_d = discriminator(dict(config, channel_max=8))
     path = write_pickle(snapshot(config, D=narrow_d), tmp_path / "narrow-d.pkl")
     assert "the discriminator's widths" in _error(path, resolution=32)
+
+
+def test_a_pickle_cannot_modify_the_readers_functions():
+    """BUILD sets attributes on the object below it; with state (None, {"__defaults__": (5,)}) it would
+    change the allowed _rebuild_tensor_v2 itself for the rest of the process, as it does an ordinary function."""
+    data = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nN}X\x0c\x00\x00\x00__defaults__(K\x05ts\x86b."
+    with pytest.raises(pickle.UnpicklingError, match="a pickle that sets '__defaults__' on _rebuild_tensor"):
+        _NetworkUnpickler(io.BytesIO(data)).load()
+    target = b"tests.sources.test_nvlabs\n_target"
+    assert pickle.loads(data.replace(b"torch._utils\n_rebuild_tensor_v2", target)) is _target and _target() == 5
+
+
+def _target(x=1):
+    return x
