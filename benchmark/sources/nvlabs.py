@@ -154,6 +154,9 @@ class PersistentObject:
         """The constructor's keyword arguments, as plain dicts (EasyDicts become dicts)."""
         return _plain(self.state.get("_init_kwargs") or {})
 
+    def __setstate__(self, state):  # NVIDIA's __reduce__ passes everything in meta, never a BUILD state
+        raise pickle.UnpicklingError("a state set on a persistent object, which NVIDIA's pickles never do")
+
 
 def _plain(value):
     """Nested containers with EasyDict (and other dict-like) stubs turned into plain dicts."""
@@ -277,9 +280,14 @@ def flat_state(obj, what: str = "network") -> dict[str, torch.Tensor]:
     Parameters then persistent buffers of each module, then its submodules, as torch orders them.
     """
     out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
 
     def walk(node, prefix: str) -> None:
-        state = _module_state(node, f"{what} {prefix.rstrip('.') or '(top)'}")
+        where = f"{what} {prefix.rstrip('.') or '(top)'}"
+        if id(node) in seen:  # a crafted file can make a module its own submodule
+            raise BenchmarkError(f"{where} is a module that contains itself; {EXPECTED_FORMAT}")
+        seen.add(id(node))
+        state = _module_state(node, where)
         skip = state.get("_non_persistent_buffers_set") or set()
         for group in ("_parameters", "_buffers"):
             for name, value in (state.get(group) or {}).items():
@@ -307,9 +315,12 @@ def _what(obj) -> str:
 def _class_names(obj) -> set[str]:
     """Every persistent class name in a pickled network (Generator, SynthesisInput, ...)."""
     names: set[str] = set()
-    stack = [obj]
+    stack, seen = [obj], set()
     while stack:
         node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
         if isinstance(node, PersistentObject):
             names.add(node.class_name)
         if isinstance(node, (PersistentObject, Stub)) and isinstance(getattr(node, "state", None), dict):
@@ -378,10 +389,14 @@ def read_network_pickle(path) -> NVlabsPickle:
             continue
         if not isinstance(obj, PersistentObject):
             raise BenchmarkError(f"{path}: {key} is a {_what(obj)}, not a network; {EXPECTED_FORMAT}")
-        names = _class_names(obj)
-        if "SynthesisInput" in names:
+        if "SynthesisInput" in _class_names(obj):
             raise BenchmarkError(f"{path}: {_STYLEGAN3}")
-        networks[key] = NVlabsNetwork(obj.class_name, obj.init_kwargs, flat_state(obj, key), obj.module_sha256)
+        try:
+            networks[key] = NVlabsNetwork(obj.class_name, obj.init_kwargs, flat_state(obj, key), obj.module_sha256)
+        except RecursionError:  # init kwargs or modules nested in a cycle by a crafted file
+            raise BenchmarkError(f"{path}: {key} nests its modules or arguments endlessly; {EXPECTED_FORMAT}") from None
+        except BenchmarkError as exc:
+            raise BenchmarkError(f"{path}: {exc}") from None
     for key, net in networks.items():
         if net is not None:
             _refuse_conditional(net, key, path)

@@ -469,3 +469,14 @@ def test_a_pickle_cannot_modify_the_readers_functions():
 
 def _target(x=1):
     return x
+
+
+def test_a_module_that_contains_itself(tmp_path):
+    g_ema = generator(CONFIGS["auto"])
+    g_ema.state["_modules"]["loop"] = g_ema  # pickle writes the cycle through the memo
+    path = write_pickle(snapshot(CONFIGS["auto"], G_ema=g_ema), tmp_path / "cycle.pkl")
+    assert "G_ema loop is a module that contains itself" in _error(path, resolution=32)
+    kwargs = generator(CONFIGS["auto"])
+    kwargs.state["_init_kwargs"]["itself"] = kwargs.state["_init_kwargs"]
+    path = write_pickle(snapshot(CONFIGS["auto"], G_ema=kwargs), tmp_path / "kwargs.pkl")
+    assert "G_ema nests its modules or arguments endlessly" in _error(path, resolution=32)
