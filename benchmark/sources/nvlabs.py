@@ -60,6 +60,7 @@ import pickle
 import pickletools
 import re
 import warnings
+import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -490,8 +491,6 @@ _STRING_OPCODES = ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "
 
 def _torch_file_strings(path: Path) -> set[str]:
     """Short strings of a torch.save file's object pickle (zip ``data.pkl`` or the legacy format's 4th pickle)."""
-    import zipfile
-
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             name = next(n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1)
