@@ -162,6 +162,15 @@ def test_parts_cover_every_parameter_exactly_once():
     # Keyed by input resolution; block r maps width[r] -> width[r / 2] at r / 2 px; block 4 gives h.
     assert {r: tuple(t.shape[1:]) for r, t in blocks.items()} == {16: (8, 8, 8), 8: (16, 4, 4), 4: (16,)}
     assert blocks[4] is h
+    h2, blocks2, layers = D.features(torch.randn(4, 3, 16, 16), return_layer_outputs=True)  # CDC's feat list
+    assert {k: tuple(t.shape[1:]) for k, t in layers.items()} == {
+        "from_rgb": (8, 16, 16),
+        "block16.conv1": (8, 16, 16),
+        "block16.conv2": (8, 8, 8),
+        "block8.conv1": (8, 8, 8),
+        "block8.conv2": (16, 4, 4),
+        "block4.final_conv": (16, 4, 4),
+    }
 
 
 def test_styles_mixing_truncation_and_feature_lists():

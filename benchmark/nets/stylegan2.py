@@ -24,6 +24,7 @@ network, so the state-dict keys stay rosinality's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -374,19 +375,36 @@ class StyleGAN2Discriminator(nn.Module):
         """Index in ``convs`` of the ResBlock whose input is ``resolution`` px (the top one is 1)."""
         return resolution_index(self.config.resolution) - resolution_index(resolution) + 1
 
-    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+    def features(self, x: torch.Tensor, return_layer_outputs: bool = False):
         """The penultimate feature h (B, width(4)), the output of ``final_linear.0``, and each block's
         output keyed by the block's input resolution ({top: (B, C, top/2, top/2), ..., 8: (B, C, 4, 4),
-        4: h})."""
+        4: h}).
+
+        Args:
+            return_layer_outputs: also return every conv layer's output, in order, keyed ``from_rgb``,
+                ``block{r}.conv1``, ``block{r}.conv2`` (the downsampling conv, before the skip is added),
+                ..., ``block4.final_conv``: the ``feat`` list of CDC's model.py Discriminator. CDC's patch
+                discriminator (``Patch_Discriminator``, ``--highp 1``) scores ``block64.conv2`` of a 256 px
+                D (512 channels, 32 x 32) with an extra ConvLayer(512, 1, 3).
+
+        Returns:
+            (h, block_outputs), or (h, block_outputs, layer_outputs).
+        """
         out = self.convs[0](x)
+        layer_outputs = {"from_rgb": out}
         block_outputs: dict[int, torch.Tensor] = {}
         for r in reversed(self.config.resolutions[1:]):
-            out = self.convs[self._block_index(r)](out)
+            block = self.convs[self._block_index(r)]
+            # ResBlock.forward, spelled out to keep its two convs' outputs (the same operations).
+            layer_outputs[f"block{r}.conv1"] = hidden = block.conv1(out)
+            layer_outputs[f"block{r}.conv2"] = hidden = block.conv2(hidden)
+            out = (hidden + block.skip(out)) / math.sqrt(2)
             block_outputs[r] = out
         out = self.final_conv(minibatch_stddev(out, self.config.mbstd_group))
+        layer_outputs["block4.final_conv"] = out
         h = self.final_linear[0](out.flatten(1))
         block_outputs[4] = h
-        return h, block_outputs
+        return (h, block_outputs, layer_outputs) if return_layer_outputs else (h, block_outputs)
 
     def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """Logits (B,) from h: ``final_linear.1``, plus the projection term when conditional."""

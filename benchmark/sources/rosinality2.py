@@ -122,16 +122,18 @@ def _check_path(path) -> Path:
     return path
 
 
-def _check_file(path: Path) -> str:
-    """The file's kind in words; a one-line error for anything but a rosinality StyleGAN2 torch file."""
+def _check_file(path: Path) -> tuple[str, set[str]]:
+    """The file's kind in words and its pickle's strings; a one-line error for a foreign or unsafe file."""
     refuse_foreign_pickle(path)
-    if stylegan_version(checkpoint_strings(path)) == "stylegan1":
+    strings = checkpoint_strings(path)
+    if stylegan_version(strings) == "stylegan1":
         raise BenchmarkError(
             f"{path}: it is a rosinality StyleGAN v1 (style-based-gan-pytorch) checkpoint; use source kind "
             f"{V1_KIND!r} for it"
         )
     with torch.serialization.safe_globals(SAFE_GLOBALS):  # check_file's list of allowed globals includes these
-        return check_file(path, "checkpoint", f"{path}: cannot be read as a torch checkpoint", WHERE_TO_GET).what
+        found = check_file(path, "checkpoint", f"{path}: cannot be read as a torch checkpoint", WHERE_TO_GET)
+    return found.what, strings
 
 
 def preflight(path) -> str:
@@ -141,8 +143,7 @@ def preflight(path) -> str:
     checkpoint, an NVIDIA pickle, an HTML page, a pickled model, or a torch file without StyleGAN2 keys.
     """
     path = _check_path(path)
-    what = _check_file(path)
-    strings = checkpoint_strings(path)
+    what, strings = _check_file(path)
     if stylegan_version(strings) != "stylegan2":
         raise BenchmarkError(
             f"{path}: {what} without StyleGAN2 generator keys (conv1.conv.modulation.weight, to_rgb1.bias); "
