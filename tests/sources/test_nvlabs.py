@@ -247,8 +247,12 @@ NVIDIA = {
 @pytest.mark.parametrize("name", list(NVIDIA))
 def test_outputs_match_nvidias_networks(pickles, name):
     """Our G from G_ema with NVIDIA's const noise (the stored ``noises.*``), and truncation towards
-    ``latent_avg`` (w_avg), give NVIDIA's images; D gives its logits. Tolerance: 1e-4 of the image std
-    (float32 kernels round differently across CPUs), the pins being rounded to 6 decimals."""
+    ``latent_avg`` (w_avg), give NVIDIA's images; D gives its logits.
+
+    The pins (``NVIDIA`` above) were computed by hand outside the repository by NVIDIA's own
+    training/networks.py on the very state dicts these pickles hold (see the comment there).
+    Tolerance: 1e-4 of the image std (float32 kernels round differently across CPUs; the pins are
+    rounded to 6 decimals)."""
     source = load_source(KIND, pickles[name], resolution=32)
     G, D = source.build_generator(ema=True).eval(), source.build_discriminator().eval()
     z, _ = pinned_latents(2, 16)
