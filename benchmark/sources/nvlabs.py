@@ -60,7 +60,6 @@ import pickle
 import pickletools
 import re
 import warnings
-import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,12 +71,13 @@ from benchmark.errors import BenchmarkError, abbreviate, describe
 from benchmark.files import identify
 from benchmark.nets.stylegan2 import StyleGAN2Config, rosinality_width
 from benchmark.sources.base import SOURCES, Source
+from benchmark.sources.rosinality2 import KIND as ROSINALITY_STYLEGAN2
+from benchmark.sources.rosinality2 import V1_KIND as ROSINALITY_STYLEGAN1
+from benchmark.sources.rosinality2 import checkpoint_strings, stylegan_version
 
 log = logging.getLogger(__name__)
 
 KIND = "nvlabs-stylegan2-ada"
-ROSINALITY_STYLEGAN1 = "rosinality-stylegan1"
-ROSINALITY_STYLEGAN2 = "rosinality-stylegan2"
 EXPECTED_FORMAT = (
     "expected an NVIDIA stylegan2-ada-pytorch network pickle (network-snapshot-*.pkl, or a released ffhq.pkl: "
     "a pickle of {G, D, G_ema, augment_pipe, training_set_kwargs})"
@@ -489,18 +489,6 @@ def _scan_pickle(stream) -> _PickleScan:
 _STRING_OPCODES = ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8", "SHORT_BINSTRING", "BINSTRING", "STRING")
 
 
-def _torch_file_strings(path: Path) -> set[str]:
-    """Short strings of a torch.save file's object pickle (zip ``data.pkl`` or the legacy format's 4th pickle)."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            name = next(n for n in archive.namelist() if n.endswith("/data.pkl") and n.count("/") == 1)
-            return _scan_pickle(io.BytesIO(archive.read(name))).strings
-    with open(path, "rb") as f:
-        for _ in range(3):  # magic number, protocol version, system info
-            _scan_pickle(f)
-        return _scan_pickle(f).strings
-
-
 def check_network_pickle(path) -> str:
     """What ``--dry-run`` checks: the file is an NVIDIA stylegan2-ada-pytorch network pickle.
 
@@ -554,14 +542,11 @@ def check_network_pickle(path) -> str:
 
 
 def _which_torch_source(path: Path) -> str:
-    """Which of our sources reads a torch.save file, from the keys its pickle holds."""
-    try:
-        strings = _torch_file_strings(path)
-    except Exception:  # damaged: the file kind already says torch, name both sources
-        strings = set()
-    if "g_running" in strings or any(s.startswith("generator.progression.") for s in strings):
+    """Which of our sources reads a torch.save file, from the keys its pickle holds (rosinality2's rule)."""
+    version = stylegan_version(checkpoint_strings(path))
+    if version == "stylegan1":
         return f"a rosinality StyleGAN v1 checkpoint: use source '{ROSINALITY_STYLEGAN1}'"
-    if {"g_ema", "latent_avg"} & strings or any(s.startswith(("to_rgbs.", "convs.0.conv.")) for s in strings):
+    if version == "stylegan2":
         return f"a rosinality stylegan2-pytorch checkpoint: use source '{ROSINALITY_STYLEGAN2}'"
     return (
         f"not an NVIDIA network pickle (rosinality checkpoints are read by sources '{ROSINALITY_STYLEGAN2}' and "
