@@ -7,6 +7,7 @@ from datasets import (  # noqa: F401  (registers)
     digits,
     flowers102,
     insect30,
+    lmdb_images,
     mnist,
     mnist5k,
     places365,
