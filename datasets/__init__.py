@@ -6,6 +6,7 @@ from datasets import (  # noqa: F401  (registers)
     cub,
     digits,
     flowers102,
+    folder,
     insect30,
     lmdb_images,
     mnist,
