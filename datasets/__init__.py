@@ -5,6 +5,7 @@ from datasets import (  # noqa: F401  (registers)
     caltech256,
     cub,
     digits,
+    fewshot_sets,
     flowers102,
     folder,
     insect30,
