@@ -141,9 +141,9 @@ class ImageFolderLoader(DatasetLoader):
         if skipped.hidden or skipped.other:
             examples = f", e.g. {', '.join(skipped.examples)}" if skipped.examples else ""
             left_out = f" (skipped {skipped.hidden} hidden and {skipped.other} non-image files{examples})"
-        shown = abbreviate(sorted(image_extensions()), 8)
         return BenchmarkError(
-            f"{self.name}: no images under {where}{left_out}; put image files ({shown}) in it, or in one "
+            f"{self.name}: no images under {where}{left_out}; put image files (.png, .jpg, .webp, .tif or any "
+            f"of the {len(image_extensions())} extensions PIL opens) in it, or in one "
             "sub-folder per class, or pass an LMDB folder written by prepare_data.py"
         )
 

@@ -171,7 +171,8 @@ class LmdbDataset(DatasetLoader):
         if not is_lmdb(self.root):
             found = abbreviate(sorted(e.name for e in os.scandir(self.root) if not e.name.startswith(".")), 5)
             raise BenchmarkError(
-                f"lmdb: {self.root} is not an LMDB folder (no data.mdb; it holds {found or 'nothing'}). "
+                f"lmdb: data.mdb not found in {self.root}, so it is not an LMDB folder "
+                f"(it holds {found or 'nothing'}). "
                 f"{self.where_to_get()} For a folder of image files use the 'folder' data set."
             )
         self._lmdb = LmdbImages(self.root, self.name, self.size)
