@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import re
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class LmdbImages:
     def __init__(self, path: Path, who: str, size: int | None = None):
         self.path, self.who = Path(path), who
         self._env = None
+        self._opening = threading.Lock()  # one environment per process: LMDB forbids opening a database twice
         with self._open().begin() as txn:
             length = txn.get(b"length")
             sizes, unsized = set(), 0
@@ -83,23 +85,28 @@ class LmdbImages:
         )
 
     def _open(self):
-        if self._env is None:
-            try:
-                import lmdb
-            except ImportError:
-                raise BenchmarkError(
-                    f"{self.who}: reading {self.path} needs the lmdb package: pip install 'lmdb>=1.4,<2'"
-                ) from None
-            try:
-                self._env = lmdb.open(
-                    str(self.path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=256
-                )
-            except lmdb.Error as err:
-                raise self._error(f"cannot be opened ({type(err).__name__}: {err})") from None
+        with self._opening:
+            if self._env is None:
+                self._env = self._open_environment()
         return self._env
 
+    def _open_environment(self):
+        try:
+            import lmdb
+        except ImportError:
+            raise BenchmarkError(
+                f"{self.who}: reading {self.path} needs the lmdb package: pip install 'lmdb>=1.4,<2'"
+            ) from None
+        try:
+            return lmdb.open(str(self.path), readonly=True, lock=False, readahead=False, meminit=False, max_readers=256)
+        except lmdb.Error as err:
+            raise self._error(f"cannot be opened ({type(err).__name__}: {err})") from None
+
     def __getstate__(self):  # an open environment does not pickle; a copy reopens on first use
-        return {**self.__dict__, "_env": None}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_env", "_opening")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _env=None, _opening=threading.Lock())
 
     def image_keys(self) -> list[str]:
         """The key of every index below ``length``, at the chosen size (as ``MultiResolutionDataset`` reads them)."""

@@ -107,6 +107,7 @@ def test_a_suite_names_a_target_by_path_and_a_cdc_target_scores_against_its_full
         "# target mine: 10 folder images (train split), 1 classes",
         "# target babies: 10 babies images (train split), 1 classes",
         "# target babies: 12 babies images (full split), 1 classes",
+        "# target mine: skipped 1 file(s) that are not images, e.g. notes.txt",  # the dry run shows what was left out
     ):
         assert line in result.stdout, line
     assert re.search(r"babies-10shot-freezed-s0", result.stdout)

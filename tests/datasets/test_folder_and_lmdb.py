@@ -131,6 +131,14 @@ def test_lmdb_reads_rosinalitys_keys_at_the_largest_size_or_the_one_asked(tmp_pa
     assert not (root / "lock.mdb").exists(), "opened read-only, without a lock file"
 
 
+def test_an_lmdb_loader_pickles_and_reopens_its_database(tmp_path):
+    import pickle
+
+    loader = build_dataset("lmdb", write_lmdb(tmp_path / "db", 2))
+    copy = pickle.loads(pickle.dumps(loader))
+    assert copy.open_image(copy.records()[1]).size == (32, 32)
+
+
 def test_lmdb_reads_adams_unsized_keys(tmp_path):
     root = write_lmdb(tmp_path / "adam", 2, sizes=(32,), scheme="adam")
     loader = build_dataset("lmdb", root)
