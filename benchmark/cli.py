@@ -84,7 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="your own images as the only target: a folder of images, a folder of class folders, or an LMDB "
         "(all images train and are scored against)",
     )
-    run.add_argument("--source-ckpt", default=None, help="pretrained source checkpoint (real suites)")
+    run.add_argument(
+        "--source-ckpt",
+        action="append",
+        default=None,
+        help="pretrained source checkpoint (real suites); NAME=PATH for one of several sources (repeatable)",
+    )
+    run.add_argument("--targets", nargs="+", help="only these of the suite's targets (space- or comma-separated)")
     run.add_argument("--budget", default=None, help="a named budget, e.g. 'smoke' for seconds-long runs")
     run.add_argument("--dry-run", action="store_true", help="print the resolved suite and its cells, then exit")
     run.add_argument("--jobs", type=int, default=None, help="cells in parallel (default: one per GPU, or per CPU core)")
@@ -209,6 +215,7 @@ def cmd_run(args) -> int:
         data_root=args.data_root,
         source_ckpt=args.source_ckpt,
         target_folder=args.target_folder,
+        targets=_split_list(args.targets),
     )
     executor, slurm_options = _executor(args, suite)
     device = args.device or (_slurm_device(slurm_options) if executor == "slurm" else default_device())

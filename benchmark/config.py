@@ -683,13 +683,15 @@ def load_suite(
     seeds: list[int] | None = None,
     budget: str | None = None,
     data_root: str | None = None,
-    source_ckpt: str | None = None,
+    source_ckpt: str | list[str] | None = None,
     target_folder: str | None = None,
+    targets: list[str] | None = None,
 ) -> SuiteConfig:
     """Read, override and validate a suite.
 
     ``target_folder`` replaces the suite's targets by one: that folder, read by the ``folder`` data
-    set (``--target-folder``).
+    set (``--target-folder``); ``targets`` keeps only the named ones (``--targets``).
+    ``source_ckpt`` is one path or several ``NAME=PATH`` (``source_paths``).
     """
     path = suite_path(name_or_path)
     raw = read_suite(path)
@@ -716,13 +718,50 @@ def load_suite(
         )
     if target_folder:
         suite = dataclasses.replace(suite, targets=(folder_target(target_folder),))
-    # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
-    sources = {}
-    for name, spec in suite.sources.items():
+    if targets:
+        by_name = {t.name: t for t in suite.targets}
+        unknown = [name for name in targets if name not in by_name]
+        if unknown:
+            raise BenchmarkError(f"--targets: unknown {', '.join(unknown)}; the suite's targets: {', '.join(by_name)}")
+        suite = dataclasses.replace(suite, targets=tuple(by_name[name] for name in dict.fromkeys(targets)))
+    return dataclasses.replace(suite, sources=source_paths(suite.sources, source_ckpt))
+
+
+def source_paths(sources: dict[str, SourceConfig], source_ckpt: str | list[str] | None) -> dict[str, SourceConfig]:
+    """The checkpoint of each real source (a source the harness pretrains has none).
+
+    ``--source-ckpt NAME=PATH`` gives source NAME its file. A source whose suite path is a variable
+    (``path: $GTB_CHURCH_CKPT``) otherwise reads that variable (kept as written when unset, so the
+    preflight names it). Every other source takes a plain ``--source-ckpt PATH``, else the suite's
+    path, else ``$GTB_SOURCE_CKPT``.
+    """
+    given = [source_ckpt] if isinstance(source_ckpt, str) else list(source_ckpt or [])
+    named: dict[str, str] = {}
+    plain: list[str] = []
+    for value in given:
+        name, sep, path = value.partition("=")
+        if sep and name in sources:
+            named[name] = path
+        else:
+            plain.append(value)
+    if len(plain) > 1:
+        raise BenchmarkError(
+            f"--source-ckpt: {len(plain)} paths for the same sources ({', '.join(plain)}); give one, "
+            f"or one per source as NAME=PATH (sources: {', '.join(sources)})"
+        )
+    resolved = {}
+    for name, spec in sources.items():
         if not trained_by_harness(spec.kind):
-            spec = dataclasses.replace(spec, path=source_ckpt or spec.path or os.environ.get("GTB_SOURCE_CKPT"))
-        sources[name] = spec
-    return dataclasses.replace(suite, sources=sources)
+            variable = spec.path[1:] if spec.path and spec.path.startswith("$") else None
+            if name in named:
+                path = named[name]
+            elif variable:
+                path = os.environ.get(variable) or spec.path
+            else:
+                path = (plain[0] if plain else None) or spec.path or os.environ.get("GTB_SOURCE_CKPT")
+            spec = dataclasses.replace(spec, path=path)
+        resolved[name] = spec
+    return resolved
 
 
 def folder_target(path: str) -> TargetConfig:

@@ -207,6 +207,11 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")
         elif spec.path is None:
             raise BenchmarkError(f"source {spec.name!r} ({spec.kind}) needs a checkpoint: pass --source-ckpt PATH")
+        elif spec.path.startswith("$"):  # the suite names a variable for it, unset (config.source_paths)
+            raise BenchmarkError(
+                f"source {spec.name!r} ({spec.kind}) needs a checkpoint: set {spec.path} or pass "
+                f"--source-ckpt {spec.name}=PATH"
+            )
         elif not Path(spec.path).expanduser().exists():
             raise BenchmarkError(f"source {spec.name!r}: checkpoint {spec.path} not found; pass --source-ckpt PATH")
         else:
