@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from benchmark.config import SuiteConfig
+from benchmark.config import ADA_FIELDS, SuiteConfig
 from benchmark.metrics.registry import METRICS
 
 
@@ -19,6 +19,11 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
     checkpoint = train.checkpoint_every or train.eval_every
     lines.append(backbone_line(suite))
     lines.append(f"# training: batch {train.batch_size}, checkpoint every {checkpoint:,} steps")
+    for method in suite.methods:  # a method entry's own step settings (ADA for TGAN+ADA)
+        if method.train:
+            own = method.train_config(train)
+            shown = ", ".join(f"{k} {_shown(getattr(own, k))}" for k in ADA_FIELDS if hasattr(own, k))
+            lines.append(f"# method {method.label}: the shared step with {shown}")
     for target in suite.targets:
         ev = suite.eval_for(target)
         shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
