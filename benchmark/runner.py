@@ -202,7 +202,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"{len(loader.class_names())} classes"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
-    for spec in suite.sources.values():
+    for spec in (s for s in suite.sources.values() if s.name in used_sources(suite)):
         if trained_by_harness(spec.kind):
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")
         elif spec.path is None:
@@ -217,6 +217,16 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         else:
             lines.append(f"source {spec.name}: {spec.kind} from {spec.path}{_preflight_source(spec)}")
     return lines + _check_feature_files(suite)
+
+
+def used_sources(suite: SuiteConfig) -> set[str]:
+    """The sources the suite's cells load: each target's (or the suite's), methods' own and those their options
+    name; a suite's other sources (a target family left out with --targets) need no checkpoint."""
+    used = {t.source or suite.source for t in suite.targets} | {m.source for m in suite.methods if m.source}
+    for method in suite.methods:
+        for target in suite.targets:
+            used |= set(named_sources(METHODS.get(method.name), options_on(method, target)))
+    return used
 
 
 def class_counts(loader) -> dict[str, int]:
