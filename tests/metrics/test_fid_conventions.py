@@ -171,3 +171,13 @@ def test_presets_name_their_convention_in_the_metric_and_its_id():
     assert metric_id("fid", 5000, "inception") == "fid5k_inception"
     with pytest.raises(BenchmarkError, match="valid: clean, cdc, adam"):
         apply_eval_preset({"preset": "ddpm"}, "eval")
+
+
+def test_a_caption_names_the_convention_of_each_fid_in_the_table():
+    from benchmark.report.table import conventions_phrase
+
+    assert conventions_phrase(["fid_cdc", "coverage"]).startswith("FID (CDC): the CDC convention, pytorch-fid's")
+    both = conventions_phrase(["fid", "fid_adam", "intra_lpips"])
+    assert "clean-fid's convention" in both and "FID (AdAM): the AdAM/RICK convention" in both
+    assert "Intra-LPIPS: mean pairwise LPIPS-VGG (v0.1)" in both and "CDC convention" not in both
+    assert conventions_phrase(["kid"]) == ""
