@@ -101,6 +101,8 @@ class MetricGroup:
             training images or the method from ``Scoring``.
         max_real: at most this many real images (a subset seeded by ``eval.seed``) for its own
             extractor's features, given the eval config; None: all of the evaluation split.
+        preflight: what ``--dry-run`` checks of ``network``'s weights file without loading it (a line
+            saying what was found, else a one-line BenchmarkError).
         describe_convention: one sentence for a table caption naming how its values are computed.
     """
 
@@ -115,6 +117,7 @@ class MetricGroup:
     extractor: str | None = None
     network: Callable[[torch.device], Any] | None = None
     max_real: Callable[[Any], int | None] = lambda config: None
+    preflight: Callable[[], str] | None = None
     describe_convention: str = ""
 
     def describe(self, config) -> str:
@@ -211,6 +214,12 @@ def _lpips_network(device):
     return build_lpips(device=device)
 
 
+def _lpips_preflight() -> str:
+    from benchmark.features.lpips_vgg import preflight_lpips
+
+    return preflight_lpips()
+
+
 # k-NN radii of 0 (duplicated features) behind a PRDC value: a footnote, not a metric.
 PRDC_ZERO_RADII = "prdc_zero_radii"
 _FEW = "FID, KID and KMMD"  # the three share one size rule and one message
@@ -288,6 +297,7 @@ register(
         _intra_lpips,
         subject=lambda config: "intra-cluster LPIPS",
         network=_lpips_network,
+        preflight=_lpips_preflight,
         describe_convention="Intra-LPIPS: mean pairwise LPIPS-VGG (v0.1) within the clusters of the first "
         "eval.intra_lpips_n generated images around their nearest training images (at most "
         "eval.intra_lpips_per_cluster each, a seeded random subset; clusters under 2 dropped), mean over clusters.",
@@ -301,6 +311,7 @@ register(
         min_images=lambda config: 1,
         subject=lambda config: "perceptual path length",
         network=_lpips_network,
+        preflight=_lpips_preflight,
         describe_convention="PPL: NVIDIA's perceptual path length (epsilon 1e-4, LPIPS-VGG v0.1 / epsilon^2, "
         "1st-99th percentile mean) over eval.ppl_samples latent pairs.",
     )

@@ -181,3 +181,25 @@ def test_a_caption_names_the_convention_of_each_fid_in_the_table():
     assert "clean-fid's convention" in both and "FID (AdAM): the AdAM/RICK convention" in both
     assert "Intra-LPIPS: mean pairwise LPIPS-VGG (v0.1)" in both and "CDC convention" not in both
     assert conventions_phrase(["kid"]) == ""
+
+
+def test_the_dry_run_checks_each_evaluated_conventions_file(weights, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from benchmark.features import vgg
+    from benchmark.runner import _check_metric_files
+
+    suite = SimpleNamespace(targets=[], eval=EvalConfig(metrics=("fid_cdc", "fid_adam", "intra_lpips")))
+    monkeypatch.setenv(cdc.ENV_VAR, str(weights))
+    monkeypatch.setenv(adam.ENV_VAR, str(weights))
+    monkeypatch.setenv(vgg.ENV_VAR, str(tmp_path))  # no VGG16 file there: LPIPS has no trunk
+    with pytest.raises(BenchmarkError, match=rf"no weights file at .*\${vgg.ENV_VAR}") as info:
+        _check_metric_files(suite)
+    assert "\n" not in str(info.value)
+    torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / vgg.FILENAME)
+    lines = _check_metric_files(suite)
+    assert [line.split(":")[0] for line in lines] == [
+        "metric fid_cdc network pytorch-fid-inception",
+        "metric fid_adam network torchvision-inception",
+        "metric intra_lpips network",
+    ]
