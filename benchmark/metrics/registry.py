@@ -101,6 +101,7 @@ class MetricGroup:
             training images or the method from ``Scoring``.
         max_real: at most this many real images (a subset seeded by ``eval.seed``) for its own
             extractor's features, given the eval config; None: all of the evaluation split.
+        network_name: the name ``network`` goes by in metric ids ("lpips-vgg").
         preflight: what ``--dry-run`` checks of ``network``'s weights file without loading it (a line
             saying what was found, else a one-line BenchmarkError).
         describe_convention: one sentence for a table caption naming how its values are computed.
@@ -118,6 +119,7 @@ class MetricGroup:
     network: Callable[[torch.device], Any] | None = None
     max_real: Callable[[Any], int | None] = lambda config: None
     preflight: Callable[[], str] | None = None
+    network_name: str = ""
     describe_convention: str = ""
 
     def describe(self, config) -> str:
@@ -297,6 +299,7 @@ register(
         _intra_lpips,
         subject=lambda config: "intra-cluster LPIPS",
         network=_lpips_network,
+        network_name="lpips-vgg",
         preflight=_lpips_preflight,
         describe_convention="Intra-LPIPS: mean pairwise LPIPS-VGG (v0.1) within the clusters of the first "
         "eval.intra_lpips_n generated images around their nearest training images (at most "
@@ -311,6 +314,7 @@ register(
         min_images=lambda config: 1,
         subject=lambda config: "perceptual path length",
         network=_lpips_network,
+        network_name="lpips-vgg",
         preflight=_lpips_preflight,
         describe_convention="PPL: NVIDIA's perceptual path length (epsilon 1e-4, LPIPS-VGG v0.1 / epsilon^2, "
         "1st-99th percentile mean) over eval.ppl_samples latent pairs.",
@@ -349,9 +353,10 @@ def group_of(name: str) -> MetricGroup | None:
 def metric_id(name: str, n_fake: int | None, extractor: str | None) -> str:
     """The metric with its sample count and feature extractor, stylegan2-ada's ``fid50k_full`` idea:
     ``fid1k_digits-classifier`` (1,000 generated images, digits-classifier features). A metric whose
-    group has its own network is named with that one (``fid_cdc5k_pytorch-fid-inception``)."""
+    group has its own network is named with that one (``fid_cdc5k_pytorch-fid-inception``, ``intra_lpips5k_lpips-vgg``;
+    intra-LPIPS clusters the first ``eval.intra_lpips_n`` of the n_fake images)."""
     group = group_of(name)
-    if group is not None and group.extractor:
-        extractor = group.extractor
+    if group is not None and (group.extractor or group.network_name):
+        extractor = group.extractor or group.network_name
     count = "" if n_fake is None else f"{n_fake // 1000}k" if n_fake % 1000 == 0 else str(n_fake)
     return f"{name}{count}_{extractor}" if extractor else f"{name}{count}"

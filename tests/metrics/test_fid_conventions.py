@@ -169,6 +169,7 @@ def test_presets_name_their_convention_in_the_metric_and_its_id():
     assert metric_id("fid_cdc", 5000, "inception") == "fid_cdc5k_pytorch-fid-inception"
     assert metric_id("fid_adam", 5000, "inception") == "fid_adam5k_torchvision-inception"
     assert metric_id("fid", 5000, "inception") == "fid5k_inception"
+    assert metric_id("intra_lpips", 5000, "inception") == "intra_lpips5k_lpips-vgg"
     with pytest.raises(BenchmarkError, match="valid: clean, cdc, adam"):
         apply_eval_preset({"preset": "ddpm"}, "eval")
 

@@ -109,3 +109,14 @@ def test_a_missing_vgg16_file_names_the_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere.pth"))
     with pytest.raises(BenchmarkError, match=rf"no weights file at .*\${ENV_VAR}.*{FILENAME}"):
         build_lpips()
+
+
+def test_building_lpips_never_downloads(vgg_file, monkeypatch):
+    """lpips.LPIPS(net="vgg") would fetch torchvision's VGG16 in its constructor; the build here must not."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a download was attempted")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    build_lpips(vgg_file[0])
