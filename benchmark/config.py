@@ -158,6 +158,22 @@ class EvalConfig:
         if self.preset not in EVAL_PRESETS:
             raise BenchmarkError(f"eval.preset: unknown {self.preset!r}; valid: {', '.join(EVAL_PRESETS)}")
 
+    def to_dict(self) -> dict:
+        """As plain data, without the fields added for intra-LPIPS, PPL and the FID presets while they hold
+        their defaults: a cell's config hash (its run folder and results) stays what it was before them."""
+        plain = {f.name: to_plain(getattr(self, f.name)) for f in fields(self)}
+        for name in _EVAL_FIELDS_ADDED_LATER:
+            if getattr(self, name) == _EVAL_DEFAULTS[name]:
+                del plain[name]
+        return plain
+
+
+_EVAL_FIELDS_ADDED_LATER = (
+    "fid_max_real", "intra_lpips_n", "intra_lpips_per_cluster", "ppl_samples", "ppl_space", "ppl_sampling",
+    "ppl_crop", "preset",
+)  # fmt: skip
+_EVAL_DEFAULTS = {f.name: f.default for f in fields(EvalConfig)}
+
 
 # Named evaluation presets (``eval: {preset: cdc}``): the protocol of a paper family, its settings
 # filled in under any the suite (or a budget) sets itself. ``clean`` is this benchmark's default.

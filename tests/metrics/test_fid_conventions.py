@@ -204,3 +204,12 @@ def test_the_dry_run_checks_each_evaluated_conventions_file(weights, tmp_path, m
         "metric fid_adam network torchvision-inception",
         "metric intra_lpips network",
     ]
+
+
+def test_the_new_eval_settings_leave_existing_cells_config_hashes_alone():
+    from benchmark.config import to_plain
+
+    before = {"n_fake", "batch_size", "metrics", "prdc_k", "kid_subsets", "kid_subset_size", "grid", "seed"}
+    assert set(to_plain(EvalConfig())) == before
+    assert to_plain(EvalConfig(**apply_eval_preset({"preset": "cdc"}, "eval")))["preset"] == "cdc"
+    assert to_plain(EvalConfig(intra_lpips_n=500))["intra_lpips_n"] == 500
