@@ -179,6 +179,8 @@ def _fid_on_own_features(group: str, extractor: str) -> Callable[[Scoring], dict
 
 
 def _intra_lpips(s: Scoring) -> dict[str, float]:
+    """CDC's intra-cluster LPIPS (definition: ``benchmark.metrics.intra_lpips``) of the first
+    ``eval.intra_lpips_n`` generated images around the training images, and its spread over clusters."""
     n = min(s.config.intra_lpips_n, len(s.fake_images))  # the first of the fixed evaluation latents
     result = intra_cluster_lpips(
         s.fake_images[:n],
@@ -192,6 +194,7 @@ def _intra_lpips(s: Scoring) -> dict[str, float]:
 
 
 def _ppl(s: Scoring) -> dict[str, float]:
+    """NVIDIA's perceptual path length (``benchmark.metrics.ppl``) of the method's EMA generator."""
     cfg = s.config
     if s.method is None:
         raise ValueError("ppl walks along the generator; the evaluator passes the method")
