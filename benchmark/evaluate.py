@@ -87,13 +87,13 @@ class Evaluator:
         self.groups = [g for g in METRICS.values() if g.name in config.metrics]
         # Groups with a network of their own (the FID conventions' Inceptions, LPIPS): built once per
         # process; their real features are cached like the suite's.
-        self.own_extractors = {
-            g.extractor: shared_network(("extractor", g.extractor, str(self.device)), lambda g=g: build_extractor(
-                g.extractor, cache_dir=cache_dir, device=self.device))
-            for g in self.groups if g.extractor
-        }  # fmt: skip
+        device_name = str(self.device)
+        self.own_extractors = {}
+        for name in dict.fromkeys(g.extractor for g in self.groups if g.extractor):
+            build = lambda name=name: build_extractor(name, cache_dir=cache_dir, device=self.device)  # noqa: E731
+            self.own_extractors[name] = shared_network(("extractor", name, device_name), build)
         self.networks = {
-            g.name: shared_network(("network", g.name, str(self.device)), lambda g=g: g.network(self.device))
+            g.name: shared_network(("network", g.name, device_name), lambda g=g: g.network(self.device))
             for g in self.groups
             if g.network
         }
@@ -119,7 +119,7 @@ class Evaluator:
     def _features(self, images: torch.Tensor, cache_dir, paths: list[str], extractor=None) -> torch.Tensor:
         """Real images' features (the suite's extractor's, or ``extractor``'s), from the cache when it
         holds a readable, finite copy."""
-        extractor = extractor or self.extractor
+        extractor = self.extractor if extractor is None else extractor
         key = hashlib.sha1(extractor.name.encode())
         key.update(images.numpy().tobytes())
         path = Path(cache_dir) / "features" / f"{extractor.name}-{key.hexdigest()[:16]}.pt" if cache_dir else None
