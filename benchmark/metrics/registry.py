@@ -236,8 +236,9 @@ register(
         _fid,
         subject=lambda config: _FEW,
         reference=lambda real, device: feature_statistics(real, device=device),
-        describe_convention="FID: on the features named above (with inception, clean-fid's convention: its "
-        "TorchScript Inception, PIL bicubic resize of 8-bit images), generated images against the evaluation split.",
+        describe_convention="FID: this benchmark's default, on the features named above (with inception: "
+        "clean-fid's convention, its TorchScript Inception on PIL-bicubic-resized 8-bit images), generated images "
+        "against the evaluation split.",
     )
 )
 register(MetricGroup("kid", (Metric("kid", "KID", "lower"),), _kid, subject=lambda config: _FEW))
