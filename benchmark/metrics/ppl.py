@@ -57,7 +57,7 @@ class GeneratorParts:
         n_classes: 0 for an unconditional generator, else the number of classes.
         mapping: ``mapping(z, labels) -> w``.
         synthesis: ``synthesis(w, noise) -> images`` in about [-1, 1].
-        make_noise: ``make_noise(batch, device, generator) -> noise`` (what ``synthesis`` takes).
+        make_noise: ``make_noise(batch, device=..., generator=...) -> noise`` (what ``synthesis`` takes).
     """
 
     style_dim: int
@@ -68,15 +68,18 @@ class GeneratorParts:
 
 
 def generator_parts(G) -> GeneratorParts:
-    """The parts of a generator: its own ``ppl_parts()`` if it has one, else those of the StyleGAN backbone."""
+    """The parts of a generator: its own ``ppl_parts()`` if it has one, else those both StyleGAN backbones
+    share: ``mapping(z, labels) -> w``, ``synthesis(ws, noise)`` on per-layer styles (B, n_styles, D),
+    ``make_noise``. As in NVIDIA's code, w is broadcast to every layer before it is interpolated."""
     if hasattr(G, "ppl_parts"):
         return G.ppl_parts()
-    if all(hasattr(G, name) for name in ("mapping", "generator", "make_noise", "config")):
+    if all(hasattr(G, name) for name in ("mapping", "synthesis", "make_noise", "config")):
+        n_styles = G.config.n_styles
         return GeneratorParts(
             style_dim=G.config.style_dim,
             n_classes=getattr(G, "n_classes", 0),
-            mapping=G.mapping,
-            synthesis=lambda w, noise: G.generator([w], noise),
+            mapping=lambda z, labels: G.mapping(z, labels)[:, None].expand(-1, n_styles, -1),
+            synthesis=G.synthesis,
             make_noise=G.make_noise,
         )
     raise BenchmarkError(
@@ -132,7 +135,7 @@ def path_distances(
             w = torch.cat([w0.lerp(w1, tw), w0.lerp(w1, tw + epsilon)])
         else:
             w = parts.mapping(torch.cat([slerp(z0, z1, t), slerp(z0, z1, t + epsilon)]), pair_labels)
-        noise = [torch.cat([n, n]).to(device) for n in parts.make_noise(b, generator=generator)]
+        noise = [torch.cat([n, n]).to(device) for n in parts.make_noise(b, device="cpu", generator=generator)]
         images = _prepare(parts.synthesis(w, noise).float(), crop)
         first, second = images.chunk(2)
         out.append((distance(first, second).double() / epsilon**2).cpu())

@@ -38,7 +38,8 @@ def _parts(synthesis, make_noise=None) -> GeneratorParts:
         0,
         mapping=lambda z, labels: z,
         synthesis=synthesis,
-        make_noise=make_noise or (lambda b, generator=None: [torch.randn(b, 1, 4, 4, generator=generator)]),
+        make_noise=make_noise
+        or (lambda b, device=None, generator=None: [torch.randn(b, 1, 4, 4, generator=generator)]),
     )
 
 
@@ -75,16 +76,45 @@ def test_slerp_ends_at_the_normalised_endpoints():
     torch.testing.assert_close(slerp(a, b, torch.ones(4, 1)), b / b.norm(dim=1, keepdim=True), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("space,sampling,crop", [("w", "end", False), ("z", "full", True)])
-def test_the_stylegan_backbone_has_a_path_length(space, sampling, crop):
+def _backbone(name: str):
     torch.manual_seed(0)
-    config = BackboneConfig(resolution=32, style_dim=DIM, n_mlp=2, channels={r: 8 for r in (4, 8, 16, 32)})
-    G = StyledGenerator(config).eval()
+    channels = {r: 8 for r in (4, 8, 16, 32)}
+    if name == "stylegan1":
+        return StyledGenerator(BackboneConfig(resolution=32, style_dim=DIM, n_mlp=2, channels=channels)).eval()
+    from benchmark.nets.stylegan2 import StyleGAN2Config, StyleGAN2Generator
+
+    return StyleGAN2Generator(StyleGAN2Config(resolution=32, style_dim=DIM, n_mlp=2, channels=channels)).eval()
+
+
+@pytest.mark.parametrize("backbone", ["stylegan1", "stylegan2"])
+@pytest.mark.parametrize("space,sampling,crop", [("w", "end", False), ("z", "full", True)])
+def test_each_stylegan_backbone_has_a_path_length(backbone, space, sampling, crop):
+    G = _backbone(backbone)
     assert generator_parts(G).style_dim == DIM
     options = dict(space=space, sampling=sampling, crop=crop, batch_size=4, seed=2)
     value = perceptual_path_length(G, MeanSquare(), 8, **options)
     assert np.isfinite(value) and value > 0
     assert value == perceptual_path_length(G, MeanSquare(), 8, **options)  # seeded: reproducible
+
+
+class Recorder(MeanSquare):
+    """Records the largest pixel difference within each pair."""
+
+    def __init__(self):
+        super().__init__()
+        self.gaps = []
+
+    def forward(self, a, b):
+        self.gaps.append(float((a - b).abs().max()))
+        return super().forward(a, b)
+
+
+@pytest.mark.parametrize("backbone", ["stylegan1", "stylegan2"])
+def test_a_pair_shares_its_noise(backbone):
+    """With epsilon 0 both images of a pair come from the same latent: identical only if they share the noise."""
+    recorder = Recorder()
+    path_distances(generator_parts(_backbone(backbone)), recorder, 4, epsilon=0.0, space="z", sampling="full", seed=3)
+    assert recorder.gaps == [0.0]
 
 
 def test_epsilon_is_nvidias():
