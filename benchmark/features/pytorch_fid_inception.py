@@ -15,7 +15,9 @@ the whole target set (``shared/PROTOCOLS.md``, "Two FID conventions"). What that
 The network is pytorch-fid's own module, built by the package; only its download is replaced by
 reading the weights file ``pt_inception-2015-12-05-6726825d.pth`` from a configured path
 (``path`` option, else ``$GTB_PT_INCEPTION_PATH``, else torch hub's checkpoints folder where
-pytorch-fid would have downloaded it). Real images (uint8) take steps 2-3 as they are.
+pytorch-fid would have downloaded it). Real images (uint8) take steps 2-3 as they are, at the
+suite's resolution: pytorch-fid read the target's files at their stored size, so a target stored
+larger than the suite's resolution is resized once more here than there.
 
 CDC used pytorch-fid 0.1.1; 0.3.0's ``InceptionV3`` computes the same layers with the same
 weights and resize. The features differ from clean-fid's (``inception``: TorchScript graph,

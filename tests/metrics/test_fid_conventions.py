@@ -213,3 +213,12 @@ def test_the_new_eval_settings_leave_existing_cells_config_hashes_alone():
     assert set(to_plain(EvalConfig())) == before
     assert to_plain(EvalConfig(**apply_eval_preset({"preset": "cdc"}, "eval")))["preset"] == "cdc"
     assert to_plain(EvalConfig(intra_lpips_n=500))["intra_lpips_n"] == 500
+
+
+def test_at_most_fid_max_real_reals_a_seeded_subset_in_order():
+    from benchmark.evaluate import real_subset
+
+    kept = real_subset(20, 6, seed=1)
+    assert len(kept) == 6 and torch.equal(kept, kept.sort().values) and len(set(kept.tolist())) == 6
+    assert torch.equal(kept, real_subset(20, 6, seed=1)) and not torch.equal(kept, real_subset(20, 6, seed=2))
+    assert torch.equal(real_subset(5, 6, seed=1), torch.arange(5)) and torch.equal(real_subset(5, None, 0), torch.arange(5))
