@@ -221,4 +221,5 @@ def test_at_most_fid_max_real_reals_a_seeded_subset_in_order():
     kept = real_subset(20, 6, seed=1)
     assert len(kept) == 6 and torch.equal(kept, kept.sort().values) and len(set(kept.tolist())) == 6
     assert torch.equal(kept, real_subset(20, 6, seed=1)) and not torch.equal(kept, real_subset(20, 6, seed=2))
-    assert torch.equal(real_subset(5, 6, seed=1), torch.arange(5)) and torch.equal(real_subset(5, None, 0), torch.arange(5))
+    assert torch.equal(real_subset(5, 6, seed=1), torch.arange(5))
+    assert torch.equal(real_subset(5, None, seed=0), torch.arange(5))
