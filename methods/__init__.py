@@ -11,5 +11,6 @@ from methods import (  # noqa: F401  (importing registers each family)
     minegan,
     reconstruction,
     regularized,
+    rssa,
     scaleshift,
 )
