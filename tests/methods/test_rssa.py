@@ -186,3 +186,32 @@ def test_provide_resources_gives_the_training_set_only_to_methods_that_declare_i
 
     assert provide_resources(TransferGAN, {}, None, TinyPerceptual, give) == {} and calls == [1]
     assert provide_resources(rssa.RSSA, {}, None, TinyPerceptual)["training_set"] is None
+
+
+@pytest.mark.slow  # alone about 2.5 min on a busy CPU, most of it the session's classifier and data preparation
+def test_a_user_brings_only_images_the_runner_inverts_once_and_a_second_run_reuses_it(
+    tmp_path, cache_dir, count_inversions
+):
+    """Through the CLI on a tiny StyleGAN2 suite: the runner gives rssa the cell's training images and the
+    suite's cache folder (``Resource.TRAINING_SET``); a second run in a fresh output folder reads the codes."""
+    from benchmark.cli import main
+    from tests.conftest import TINY_BACKBONE, tiny_suite, write_suite
+
+    widths = {k: v for k, v in TINY_BACKBONE.items() if k != "fused_min_resolution"}
+    suite = tiny_suite(
+        backbone={"name": "stylegan2", **widths},
+        perceptual="digits-classifier",
+        methods=[{"name": "rssa", "options": {"inversion_steps": 20, "inversion_lr_halve_every": 10}}],
+    )
+    suite["targets"] = suite["targets"][:1]  # digit7, 5 shots
+    suite["sources"]["digits-0to6"]["options"]["steps"] = 2
+    path = write_suite(tmp_path / "tiny-sg2.yaml", suite)
+    for out in ("first", "second"):
+        args = ["--suite", path, "--out", tmp_path / out, "--cache-dir", cache_dir, "--no-progress"]
+        assert main([str(a) for a in args]) == 0
+    assert count_inversions == [5]  # the five training images, inverted once
+    codes = list((cache_dir / rssa.INVERSION_CACHE).glob("*.pt"))
+    assert len(codes) == 1 and torch.load(codes[0])["codes"].shape[0] == 5
+    for out in ("first", "second"):
+        (run,) = (tmp_path / out / "runs" / "tiny").iterdir()
+        assert '"status": "finished"' in (run / "result.json").read_text()
