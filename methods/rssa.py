@@ -121,9 +121,13 @@ def invert_images(
 
 
 def weights_digest(net: nn.Module) -> str:
-    """sha1 of a network's state (names, shapes and values): the source's identity in a cache key."""
+    """sha1 of a network's tensors (names, shapes and values): the source's identity in a cache key.
+
+    Parameters and buffers both, persistent or not: a ``frozen_reference`` keeps its weights as
+    non-persistent buffers, which ``state_dict`` leaves out.
+    """
     h = hashlib.sha1()
-    for key, value in sorted(net.state_dict().items()):
+    for key, value in sorted([*net.named_parameters(), *net.named_buffers()], key=lambda item: item[0]):
         h.update(key.encode())
         h.update(str(tuple(value.shape)).encode())
         h.update(value.detach().cpu().contiguous().numpy().tobytes())
@@ -354,6 +358,14 @@ class RSSA(Method):
       and the loss references use ``g_ema``).
     - With a conditional target the patch head ignores labels (CDC's has no label path) and
       anchor steps draw uniform labels.
+    - Between anchor steps the D hook returns CDC's patch logits (B, patches), not (B,): the
+      shared logistic loss then averages softplus over every patch, as CDC's does; R1's real batch
+      gets the per-image mean (``cdc_parts.patch_logits_for_loss``). On a recipe with R1 inside
+      the D step (not StyleGAN2's lazy R1) that mean would serve the logistic loss too.
+    - Evaluation samples are projected (as generate.py's) but take fresh noise maps, as every
+      method's samples do here (generate.py uses the stored ones).
+    - train_face_proj.py's disturbance step computes a perturbed z (0.85 of one shared z plus
+      0.15 of z_n) and never uses it: both generators see z_n; so does this one.
 
     Args:
         training_set: the cell's training images and cache folder (``Resource.TRAINING_SET``).
@@ -408,6 +420,8 @@ class RSSA(Method):
         # G and D first, in fine-tuning's order: the same seed gives the same networks.
         backbone = source.build_generator(target.label_classes)
         self.D = source.build_discriminator(target.label_classes)
+        if not all(0 <= m <= 1 for m in projection_mix):
+            raise ValueError(f"projection_mix values must be in [0, 1], got {list(projection_mix)}")
         if min(self_corr_weight, dis_corr_weight) < 0:
             raise ValueError(f"the correlation weights must be >= 0, got {self_corr_weight}, {dis_corr_weight}")
         if dis_corr_every < 1 or corr_batch < 2:
