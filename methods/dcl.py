@@ -62,6 +62,13 @@ class DCL(FineTuneMethod):
     The frozen source G is the source's EMA generator (the released model); G and D fine-tune
     under the suite's shared recipe, so with both weights 0 a step is TransferGAN's.
 
+    Choices of ours where the paper (as reachable here) is silent, and why: the D-side loss trains
+    D only (it is D's encoder that the loss shapes; the fakes of the D step carry no gradient to
+    G), the G-side loss trains G only; features are compared without a projection head (none is
+    described, and the source's features need no learned map to be comparable at step 0); when a
+    loss is on, the fakes' noise maps are drawn from the training RNG, not the global one, so the
+    source and target generators see the same maps (the positive pair differs only by the weights).
+
     Args:
         lambda_g: weight of the G-side loss (lambda_1).
         lambda_d: weight of the D-side loss (lambda_2).
