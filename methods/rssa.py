@@ -353,9 +353,11 @@ class RSSA(Method):
       not a dependency): VGG16 conv1_1..conv4_3 on real suites, the digits classifier on the toy.
       Images are already at the suite's resolution (invert_gan.py upsamples to 256 px). The
       mean w uses a fixed seed, so the cached codes depend only on their key.
-    - The official D and G start from the source's ``g_ema``; here G starts from the trained ``g``
-      and the EMA from ``g_ema``, as every method of the harness (the frozen source, the inversion
-      and the loss references use ``g_ema``).
+    - The official G (and its EMA) start from the source's ``g_ema``; here G starts from the
+      trained ``g`` and the EMA from ``g_ema``, as every method of the harness does (the frozen
+      source of the losses and the inverted generator are ``g_ema``, as officially; D from ``d``).
+    - Run length and batch are the suite's (``train.steps``, ``train.batch_size``): the README
+      runs 2,002 iterations of batch 4 (``--batch``, ``--few_shot_batch``).
     - With a conditional target the patch head ignores labels (CDC's has no label path) and
       anchor steps draw uniform labels.
     - Between anchor steps the D hook returns CDC's patch logits (B, patches), not (B,): the
