@@ -28,6 +28,7 @@ from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
 from benchmark.method import (
     METHODS,
     TargetSpec,
+    TrainingSet,
     build_method,
     check_backbone,
     named_sources,
@@ -517,7 +518,11 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual)
+
+    def training_set() -> TrainingSet:  # for a method that prepares something from its images (Resource.TRAINING_SET)
+        return TrainingSet(train.images, train.labels, ctx.cache_dir, suite.train.stage_scale, ctx.device)
+
+    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual, training_set)
     torch.manual_seed(cell.seed)
     method = build_method(cell.method.name, source, spec, **options)
 
