@@ -28,12 +28,14 @@ from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
 from benchmark.method import (
     METHODS,
     TargetSpec,
+    TrainingSet,
     build_method,
     check_backbone,
     named_sources,
     provide_resources,
     uses_perceptual,
 )
+from benchmark.metrics.registry import METRICS
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
 from benchmark.store import CellKey, ResultsStore
@@ -267,6 +269,20 @@ def _check_feature_files(suite: SuiteConfig) -> list[str]:
         found = check_extractor(name, **options)
         if found is not None:
             lines.append(f"feature network {name}: {found}")
+    return lines + _check_metric_files(suite)
+
+
+def _check_metric_files(suite: SuiteConfig) -> list[str]:
+    """The weights files of the evaluated metric groups' own networks (FID conventions' Inceptions, LPIPS)."""
+    names = {m for t in suite.targets for m in suite.eval_for(t).metrics} | set(suite.eval.metrics)
+    lines, checked = [], set()
+    for group in (g for g in METRICS.values() if g.name in names):
+        if group.extractor and group.extractor not in checked:
+            checked.add(group.extractor)
+            lines.append(f"metric {group.name} network {group.extractor}: {check_extractor(group.extractor)}")
+        if group.preflight is not None and group.preflight not in checked:
+            checked.add(group.preflight)
+            lines.append(f"metric {group.name} network: {group.preflight()}")
     return lines
 
 
@@ -526,7 +542,11 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual)
+
+    def training_set() -> TrainingSet:  # for a method that prepares something from its images (Resource.TRAINING_SET)
+        return TrainingSet(train.images, train.labels, ctx.cache_dir, suite.train.stage_scale, ctx.device)
+
+    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual, training_set)
     torch.manual_seed(cell.seed)
     method = build_method(cell.method.name, source, spec, **options)
 
