@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from benchmark.method import METHODS, Batch, Fakes, Latents, ParamGroup, StepContext, TargetSpec
 from benchmark.nets import frozen_reference
-from benchmark.nets.layers2 import ConvLayer
+from methods.cdc_parts import ANCHOR_EVERY, ANCHOR_JITTER, N_ANCHORS, AnchorLatents, PatchHead
 from methods.finetune import FineTuneMethod
 
 
@@ -60,7 +60,8 @@ class CDC(FineTuneMethod):
     D, ``StyleGAN2Discriminator.features(return_layer_outputs=True)``) through a new
     ``ConvLayer(C, 1, 3)`` (``Extra.new_conv[0]``, with its leaky-ReLU activation, as the original) to
     32 x 32 logits per image; the logistic losses average over all of them and R1 differentiates
-    each image's mean (``benchmark.method.per_image``), as train.py does. The patch head trains
+    each image's mean (``benchmark.method.per_image``), as train.py does. The anchors and the patch
+    head are ``methods.cdc_parts``'s, which RSSA shares. The patch head trains
     in D's optimizer at D's lr and betas (the original's ``e_optim`` has the same settings). The
     rest is the StyleGAN2 recipe (rosinality train.py: lazy R1, path length, EMA), which CDC's
     train.py runs unchanged.
@@ -71,8 +72,8 @@ class CDC(FineTuneMethod):
     Departures, named: random draws (latents, anchors, layer choices) come from the harness's
     seeded RNG rather than ``random``/``numpy``; the source G is the source's trained G (``g``), as
     CDC loads it; the patch D's forward computes D's later blocks too (unused: the same logits and
-    gradients). ``patch_resolution`` defaults to 32 px, or resolution / 8 on nets under 64 px
-    (toys and tests), which have no 32 px conv output.
+    gradients). ``patch_resolution`` defaults to resolution / 8 (32 px at 256 px, CDC's only
+    resolution), so a smaller test or toy net reads the layer at the same relative depth.
 
     Args:
         kl_weight: weight of the distance consistency loss (``--kl_wt`` 1000); 0 turns it off.
@@ -81,7 +82,7 @@ class CDC(FineTuneMethod):
             (no patch D: every step is image-level with the shared latents, as plain fine-tuning).
         anchor_every: period of the anchor steps (``--subspace_freq`` 4).
         anchor_std: std of the anchors' jitter (``--subspace_std`` 0.1).
-        patch_resolution: size of the D feature the patch head scores (32).
+        patch_resolution: size of the D feature the patch head scores (resolution / 8: 32 at 256 px).
     """
 
     name = "cdc"
@@ -98,9 +99,9 @@ class CDC(FineTuneMethod):
         target: TargetSpec,
         kl_weight: float = 1000.0,
         feat_const_batch: int = 4,
-        n_anchors: int = 10,
-        anchor_every: int = 4,
-        anchor_std: float = 0.1,
+        n_anchors: int = N_ANCHORS,
+        anchor_every: int = ANCHOR_EVERY,
+        anchor_std: float = ANCHOR_JITTER,
         patch_resolution: int | None = None,
     ):
         super().__init__(source, target, pretrained=True)
@@ -111,51 +112,41 @@ class CDC(FineTuneMethod):
                 f"feat_const_batch must be >= 2, n_anchors >= 0 and anchor_every >= 1, got {feat_const_batch}, "
                 f"{n_anchors} and {anchor_every}"
             )
-        resolution = self.D.config.resolution
-        if patch_resolution is None:
-            patch_resolution = 32 if resolution >= 64 else max(4, resolution // 8)
-        if patch_resolution not in self.D.config.resolutions[:-1]:
-            raise ValueError(
-                f"patch_resolution must be a D conv output size, 4 .. {resolution // 2} px, got {patch_resolution}"
-            )
         self.kl_weight, self.feat_const_batch = float(kl_weight), feat_const_batch
         self.n_anchors, self.anchor_every, self.anchor_std = n_anchors, anchor_every, float(anchor_std)
-        self.patch_resolution = patch_resolution
-        self.patch_feature = f"block{2 * patch_resolution}.conv2"  # its downsampling conv outputs patch_resolution px
         self.G_source = frozen_reference(source.build_generator(pretrained=True))
+        self.anchors = self.patch_head = None
         if n_anchors:
-            self.patch_head = ConvLayer(self.D.config.width(patch_resolution), 1, 3)  # Extra.new_conv[0]
-            self.register_buffer("anchors", torch.randn(n_anchors, self.style_dim))  # init_z, drawn once
+            self.patch_head = PatchHead(self.D, patch_resolution)  # Extra.new_conv[0]
+            self.anchors = AnchorLatents(n_anchors, self.style_dim, anchor_every, anchor_std)  # init_z, drawn once
+        self.patch_resolution = patch_resolution
 
     def param_groups(self) -> list[ParamGroup]:
         groups = super().param_groups()
-        if self.n_anchors:
+        if self.patch_head is not None:  # CDC's e_optim: Adam at D's lr and betas
             groups.append(ParamGroup("D", list(self.patch_head.parameters()), 1.0, "D patch head"))
         return groups
 
     def anchor_step(self, ctx: StepContext) -> bool:
         """Whether this step uses the anchors and the image-level D (train.py: ``i % subspace_freq == 0``)."""
-        return self.n_anchors > 0 and ctx.step % self.anchor_every == 0
+        return self.anchors is not None and self.anchors.active(ctx.step)
 
     # -- the step's hooks ------------------------------------------------------------------------
     def sample_latents(self, batch: Batch | None, ctx: StepContext) -> Latents:
-        latents = super().sample_latents(batch, ctx)
         if not self.anchor_step(ctx):
-            return latents
-        g, n = ctx.generator, latents.z.shape[0]
-        pick = torch.randint(self.n_anchors, (n,), generator=g)
-        jitter = torch.randn(n, self.style_dim, generator=g).to(latents.z.device)
-        return Latents(self.anchors[pick.to(self.anchors.device)] + self.anchor_std * jitter, latents.labels)
+            return super().sample_latents(batch, ctx)
+        n = batch.images.shape[0]
+        labels = None
+        if self.target.conditional:
+            labels = torch.randint(self.target.n_classes, (n,), generator=ctx.generator)
+            labels = labels.to(self.anchors.anchors.device)
+        return self.anchors.draw(n, ctx.generator, labels)
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, ctx: StepContext) -> torch.Tensor:
-        """Image-level logits (B,) on anchor steps (and without anchors), else patch logits (B, 1, r, r)."""
-        if self.n_anchors == 0 or self.anchor_step(ctx):
+        """Image-level logits (B,) on anchor steps (and without anchors), else patch logits (B, r * r)."""
+        if self.anchors is None or self.anchor_step(ctx):
             return super().discriminate(images, labels, ctx)
-        return self.patch_logits(ctx.augment(images))
-
-    def patch_logits(self, images: torch.Tensor) -> torch.Tensor:
-        """The patch D: D's ``patch_resolution`` px conv output through the patch head, (B, 1, r, r)."""
-        return self.patch_head(self.D.features(images, return_layer_outputs=True)[2][self.patch_feature])
+        return self.patch_head(self.D, ctx.augment(images))
 
     def g_regularizers(self, batch: Batch | None, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         if not self.kl_weight:
@@ -165,7 +156,7 @@ class CDC(FineTuneMethod):
     def consistency_loss(self, ctx: StepContext) -> torch.Tensor:
         """The unweighted distance consistency loss on fresh z (train.py's ``rel_loss / kl_wt``)."""
         g, n = ctx.generator, self.feat_const_batch
-        device = self.anchors.device if self.n_anchors else next(self.G.parameters()).device
+        device = next(self.G.parameters()).device
         z = torch.randn(n, self.style_dim, generator=g).to(device)
         # feat_ind = randint(1, n_latent - 1): StyledConv outputs 1 .. n_styles - 2 (1 .. 12 at 256 px)
         layers = torch.randint(1, self.n_style_blocks - 1, (n,), generator=g).tolist()

@@ -476,9 +476,9 @@ class RSSA(Method):
         return self.anchors.draw(n, ctx.generator, self._labels(n, ctx, self.anchors.anchors.device))
 
     def discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, ctx: StepContext) -> torch.Tensor:
-        if self._patch_step(ctx):
-            return patch_logits_for_loss(self.patch_head(self.D, images), images)
-        return self.D(images, labels)
+        if self._patch_step(ctx):  # ctx.augment: ADA, when a suite turns it on, sees every image D sees
+            return patch_logits_for_loss(self.patch_head(self.D, ctx.augment(images)), images)
+        return self.D(ctx.augment(images), labels)
 
     def g_regularizers(self, batch: Batch | None, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         terms = {}

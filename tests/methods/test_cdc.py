@@ -50,11 +50,11 @@ def test_the_patch_discriminator_scores_32_x_32_patches_at_256_px():
     source = Source("tiny256", config, config.generator().state_dict(), config.discriminator().state_dict())
     target = toy_target()
     method = make_method("cdc", source, toy_target())
-    assert method.patch_feature == "block64.conv2"  # Patch_Discriminator's feat[0] at 256 px
+    assert method.patch_head.layer == "block64.conv2"  # Patch_Discriminator's feat[0] at 256 px
     images = torch.randn(2, 3, 256, 256)
-    assert method.discriminate(images, None, _ctx(1)).shape == (2, 1, 32, 32)  # a patch step
+    assert method.discriminate(images, None, _ctx(1)).shape == (2, 32 * 32)  # a patch step: 32 x 32 logits each
     assert method.discriminate(images, None, _ctx(4)).shape == (2,)  # an anchor step: the image-level D
-    assert target.resolution == 32 and make_method("cdc", _tiny32(), target).patch_resolution == 4
+    assert target.resolution == 32 and make_method("cdc", _tiny32(), target).patch_head.patch_resolution == 4
 
 
 def _tiny32() -> Source:
