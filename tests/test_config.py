@@ -121,7 +121,7 @@ def test_source_kinds_say_whether_the_harness_pretrains_them():
 # Protocols, extends and per-target overrides
 
 
-PROTOCOL_SUITES = {"park2023", "stanford", "stanford-conditional", "hypermod2022", "minegan-mnist"}
+PROTOCOL_SUITES = {"park2023", "stanford", "stanford-conditional", "hypermod2022", "minegan-mnist", "cdc2021"}
 
 
 @pytest.mark.parametrize("name", shipped_suites())
@@ -200,7 +200,7 @@ def test_fewshot_suites_share_their_settings_through_extends():
         raw = read_yaml(suite_path(name))
         assert raw["extends"] == "base/fewshot" and not {"train", "eval", "methods", "sources"} & set(raw)
         suite = load_suite(name)
-        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 15
+        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 16
 
 
 def test_extends_merges_parents_and_inherits_targets_by_name(tmp_path):
