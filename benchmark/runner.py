@@ -24,7 +24,7 @@ from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig,
 from benchmark.errors import BenchmarkError, DivergedError, abbreviate
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
-from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
+from benchmark.io import append_jsonl, atomic_write_text, disk_full_error, read_jsonl, write_json
 from benchmark.method import METHODS, TargetSpec, build_method, named_sources, provide_resources, uses_perceptual
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
@@ -433,6 +433,10 @@ def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> 
             _interrupted(folder, lease, job, f"stopped: {err}")
             raise
         except Exception as err:  # a crashing cell must not take the suite down; its traceback is in log.txt
+            full = disk_full_error(err, run_dir) if isinstance(err, (OSError, RuntimeError)) else None
+            if full is not None:  # e.g. a sample grid on a full disk: resumable, like every other full write
+                _interrupted(folder, lease, job, f"stopped: {full}")
+                raise full from None
             log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())
             _finish(folder, cell.key, lease, job, "failed", started, error=f"{type(err).__name__}: {err}")
             return "failed"
@@ -451,7 +455,10 @@ def _job_fields(job: dict) -> dict:
 
 def _interrupted(folder, lease, job: dict, reason: str) -> None:
     step, total = lease.progress()
-    folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+    try:
+        folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+    except (BenchmarkError, OSError) as err:  # a full disk: the lease's end marks the cell resumable all the same
+        log.warning("could not record the interruption in %s: %s", folder.path, err)
 
 
 def _finish(folder, key, lease, job: dict, status: str, started: float, error=None, outcome=None, final=None):
@@ -542,8 +549,9 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
     if lease is not None:
         lease.progress = lambda: (trainer.step, trainer.schedule.total_steps)  # shown by `status` while it runs
     resumed = trainer.resume()
-    if resumed is not None:
-        rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]
+    if resumed is not None or metrics_path.exists():
+        # Rows written after the checkpoint resumed from (or, starting again, every row) are evaluated again.
+        rows = [r for r in read_jsonl(metrics_path) if resumed is not None and r["step"] <= resumed]
         atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), metrics_path)
         if rows:
             final.update(rows[-1]["metrics"])
