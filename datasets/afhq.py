@@ -29,5 +29,6 @@ class AFHQ(DatasetLoader):
         for split in ("train", "val") if self.split == "all" else (self.split,):
             for label, name in enumerate(CLASSES):
                 folder = require(self, f"{split}/{name}")
+                self.class_dirs.setdefault(name, folder)
                 records += [Record(f"{split}/{name}/{file}", label) for file in image_files(folder)]
         return records, list(CLASSES)

@@ -89,6 +89,9 @@ class DatasetLoader:
             self.root = self._locate(self.root)
         self.split = split
         self.requested_classes = list(classes) if classes is not None else None
+        # Where each class's images are, for loaders whose classes are folders (filled by load_all):
+        # an empty class is reported by its folder.
+        self.class_dirs: dict[str, Path] = {}
         self._cache: tuple[list[Record], list[str]] | None = None
         self._survey: tuple[list[Record], list[str]] | None = None
 
@@ -145,14 +148,38 @@ class DatasetLoader:
             counts[r.label] += 1
         return [str(n) for n, c in zip(names, counts) if c == 0]
 
+    def empty_problem(self) -> str | None:
+        """What is empty, naming the folder: no classes, no images at all, or classes without images; or None."""
+        records, names = self.survey()
+        where = self.root if self.root is not None else "memory"
+        if not names:
+            return f"no classes found under {where} (an empty or wrong folder?)"
+        if not records:
+            return f"no images found under {where} in any of its {len(names)} classes (an empty or wrong folder?)"
+        empty = self.empty_classes()
+        if not empty:
+            return None
+        shown = [f"{n} ({self.class_dirs[n]})" if n in self.class_dirs else n for n in empty]
+        return (
+            f"{len(empty)} of {len(names)} classes have no images under {where} (a partial copy, or the wrong "
+            f"split?): {abbreviate(shown, 5)}"
+        )
+
     def _resolve(self) -> tuple[list[Record], list[str]]:
         if self._cache is None:
+            records, names = self.survey()
+            if not records:
+                raise BenchmarkError(
+                    f"{self.name} ({self.split} split): {self.empty_problem()}; pass the folder the dataset was "
+                    f"extracted to. {self.where_to_get()}"
+                )
             empty = self.empty_classes()
             if empty:
+                where = "".join(f" in {self.class_dirs[n]}" for n in empty[:1] if n in self.class_dirs)
                 raise BenchmarkError(
                     f"{self.name} ({self.split} split): no images left for class(es) {abbreviate(empty, 5)} "
-                    f"({len(empty)} of {len(self.survey()[1])} classes); check the class names and the data root "
-                    f"(inspect-data {self.name} lists the images per class)"
+                    f"({len(empty)} of {len(self.survey()[1])} classes){where}; check the class names and the data "
+                    f"root {self.root} (inspect-data {self.name} lists the images per class)"
                 )
             self._cache = self.survey()
         return self._cache

@@ -40,6 +40,7 @@ class Caltech256(DatasetLoader):
     def load_all(self) -> tuple[list[Record], list[str]]:
         top = require(self, "256_ObjectCategories")
         folders = [f for f in class_folders(top) if self.include_clutter or f != CLUTTER]
+        self.class_dirs = {f.split(".", 1)[-1]: top / f for f in folders}
         records = [
             Record(f"256_ObjectCategories/{folder}/{file}", label)
             for label, folder in enumerate(folders)

@@ -60,11 +60,15 @@ def inspect_dataset(
     problems: list[str] = []
     n_problems = 0
     empty = loader.empty_classes()
-    if empty:
+    if not records:
         n_problems += 1
+        problems.append(f"{loader.empty_problem()}; a suite on it stops")
+    elif empty:
+        n_problems += 1
+        shown = [f"{n} ({loader.class_dirs[n]})" if n in loader.class_dirs else n for n in empty]
         problems.append(
             f"{len(empty)} of {len(names)} classes have no images (a partial copy, or the wrong split?): "
-            f"{abbreviate(empty, 10)}; a suite that asks for one of them stops"
+            f"{abbreviate(shown, 10)}; a suite that asks for one of them stops"
         )
     if loader.has_bboxes and with_bbox < len(records):
         n_problems += 1

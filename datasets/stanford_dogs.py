@@ -8,6 +8,7 @@ several boxes; the record keeps the largest, the dog the image is most about. VO
 
 from __future__ import annotations
 
+from benchmark.errors import BenchmarkError
 from datasets.annotations import first_existing, integers, malformed, read_mat, require, vector, voc_boxes
 from datasets.base import DATASETS, DatasetLoader, Record
 from datasets.folders import class_folders
@@ -35,7 +36,13 @@ class StanfordDogs(DatasetLoader):
     has_bboxes = True
 
     def load_all(self) -> tuple[list[Record], list[str]]:
-        folders = class_folders(require(self, "Images"))
+        images = require(self, "Images")
+        folders = class_folders(images)
+        if not folders:
+            raise BenchmarkError(
+                f"{self.name}: no breed folders in {images} (an empty or unfinished extraction). {self.where_to_get()}"
+            )
+        self.class_dirs = {f.split("-", 1)[-1]: images / f for f in folders}
         require(self, "Annotation")
         records: list[Record] = []
         for list_name in _LISTS[self.split]:

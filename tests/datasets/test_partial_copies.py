@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 from scipy.io import savemat
@@ -70,3 +72,45 @@ def test_a_root_holding_the_archive_unextracted_says_so(tmp_path):
         build_dataset("caltech256", tmp_path).records()
     layout = build_layout("caltech256", tmp_path / "whole")
     assert build_dataset("caltech256", layout.root).records()  # extracted: no hint needed, nothing refused
+
+
+@pytest.mark.parametrize(
+    "dataset, folder, problem",
+    [
+        ("caltech256", "256_ObjectCategories", "no classes found under"),  # no category folders
+        ("insect30", "", "no images found under"),  # class folders, all empty
+        ("afhq", "", "no images found under"),
+    ],
+)
+def test_an_empty_data_folder_is_a_problem_naming_the_folder_not_zero_images_and_no_problems(
+    tmp_path, dataset, folder, problem
+):
+    root = tmp_path / dataset
+    build_layout(dataset, root)
+    for path in sorted((p for p in root.rglob("*") if p.is_file()), reverse=True):
+        path.unlink()
+    if folder:
+        for path in (root / folder).iterdir():
+            shutil.rmtree(path)
+    report = inspect_dataset(dataset, root, split="train")
+    text = format_inspection(report)
+    assert report["n_images"] == 0 and "no problems found" not in text
+    assert report["problems"][0].startswith(f"{problem} {root}"), text
+    with pytest.raises(BenchmarkError, match=f"{problem} {root}"):
+        build_dataset(dataset, root).records()
+
+
+def test_empty_class_folders_are_named_and_a_dataset_without_breed_folders_says_so(tmp_path):
+    root = build_layout("insect30", tmp_path / "insect").root
+    first = sorted(p for p in root.iterdir() if p.is_dir())[0]
+    for image in first.iterdir():
+        image.unlink()
+    report = inspect_dataset("insect30", root)
+    assert f"{first.name} ({first})" in report["problems"][0]
+    with pytest.raises(BenchmarkError, match=f"in {first};"):
+        build_dataset("insect30", root).records()
+    dogs = build_layout("stanford_dogs", tmp_path / "dogs").root
+    for path in (dogs / "Images").iterdir():
+        shutil.rmtree(path)
+    with pytest.raises(BenchmarkError, match=f"no breed folders in {dogs / 'Images'}"):
+        inspect_dataset("stanford_dogs", dogs)
