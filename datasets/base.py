@@ -10,9 +10,11 @@ few-shot subsets (``datasets.splits``).
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,8 +193,18 @@ class DatasetLoader:
             raise BenchmarkError(f"{self.name}: class index {cls} out of range 0..{len(names) - 1}")
         if cls in names:
             return names.index(cls)
+        # As typed: a folder written on macOS spells "é" decomposed (NFD), a YAML or shell name may carry spaces.
+        typed = typed_name(cls)
+        matches = [i for i, n in enumerate(names) if typed_name(n) == typed]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            alike = ", ".join(repr(names[i]) for i in matches)
+            raise BenchmarkError(f"{self.name}: class {cls!r} matches several classes ({alike}); give the exact name")
         shown = abbreviate([str(n) for n in names], 10)
-        raise BenchmarkError(f"{self.name}: unknown class {cls!r}; classes are: {shown}")
+        nearest = difflib.get_close_matches(typed, [typed_name(n) for n in names], n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(repr(n) for n in nearest)}? " if nearest else ""
+        raise BenchmarkError(f"{self.name}: unknown class {cls!r}; {hint}classes are: {shown}")
 
     def records(self) -> list[Record]:
         return self._resolve()[0]
@@ -218,6 +230,11 @@ class DatasetLoader:
             "records": [(r.path, r.label, r.bbox) for r in self.records()],
         }
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def typed_name(name) -> str:
+    """A class name compared as a person types it: Unicode NFC form, surrounding whitespace dropped."""
+    return unicodedata.normalize("NFC", str(name)).strip()
 
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip", ".7z", ".rar", ".gz")

@@ -114,3 +114,18 @@ def test_empty_class_folders_are_named_and_a_dataset_without_breed_folders_says_
         shutil.rmtree(path)
     with pytest.raises(BenchmarkError, match=f"no breed folders in {dogs / 'Images'}"):
         inspect_dataset("stanford_dogs", dogs)
+
+
+def test_class_names_match_as_typed_and_a_near_miss_gets_the_nearest_names(tmp_path):
+    """A folder written on macOS (NFD "é") matches a name typed in NFC with spaces around it, from a suite or
+    ``inspect-data --classes``; a name that still matches nothing lists the nearest valid ones."""
+    import unicodedata
+
+    root = build_layout("insect30", tmp_path / "insect").root
+    nfd = unicodedata.normalize("NFD", "Coléoptère_doré")
+    (root / "Apis_mellifera").rename(root / nfd)
+    loader = build_dataset("insect30", root, classes=["  Coléoptère_doré ", "Danaus_plexippus"])
+    assert loader.class_names() == [nfd, "Danaus_plexippus"] and len(loader.records()) == 4
+    assert inspect_dataset("insect30", root, classes=["Coléoptère_doré\t"])["n_images"] == 2
+    with pytest.raises(BenchmarkError, match="unknown class 'Danaus_plexipus'; did you mean 'Danaus_plexippus'"):
+        build_dataset("insect30", root, classes=["Danaus_plexipus"]).records()
