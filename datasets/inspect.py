@@ -21,15 +21,36 @@ from datasets.base import DatasetLoader, Record, build_dataset
 MAX_PROBLEMS = 20  # listed in the report; the count covers all of them
 
 
-def _check_image(loader: DatasetLoader, record: Record) -> str | None:
+def _check_image(loader: DatasetLoader, record: Record) -> tuple[str | None, str | None]:
+    """(the problem, or None; the image's Pillow mode, or None when it cannot be opened)."""
     try:
         with loader.open_image(record) as image:
+            mode = image.mode
             image.verify()
     except FileNotFoundError:
-        return "file missing"
+        return "file missing", None
     except Exception as err:  # PIL raises OSError, SyntaxError, struct.error, ... on a damaged header
-        return f"unreadable ({describe(err)})"
-    return None
+        return f"unreadable ({describe(err)})", None
+    return None, mode
+
+
+# Pillow modes in words, for the report (modes deeper than 8 bits are scaled by ``preprocess.to_8bit``).
+MODE_NAMES = {
+    "1": "1-bit",
+    "L": "8-bit grey",
+    "LA": "8-bit grey + alpha",
+    "P": "palette",
+    "PA": "palette + alpha",
+    "RGB": "8-bit RGB (16-bit RGB PNGs too)",
+    "RGBA": "8-bit RGBA (16-bit RGBA PNGs too)",
+    "CMYK": "CMYK",
+    "YCbCr": "YCbCr",
+    "I;16": "16-bit grey, scaled to 8 bits",
+    "I;16B": "16-bit grey, scaled to 8 bits",
+    "I;16L": "16-bit grey, scaled to 8 bits",
+    "I": "32-bit integer grey, scaled to 8 bits",
+    "F": "32-bit float grey, scaled from 0..1 or 0..255 (else skipped)",
+}
 
 
 def inspect_dataset(
@@ -73,9 +94,11 @@ def inspect_dataset(
     if loader.has_bboxes and with_bbox < len(records):
         n_problems += 1
         problems.append(f"{len(records) - with_bbox} image(s) have no bounding box (crop='bbox' centre-crops them)")
+    modes: Counter = Counter()
     if check_images:
         with ThreadPoolExecutor(max_workers=min(16, 4 * (os.cpu_count() or 1))) as pool:
-            for record, problem in zip(records, pool.map(lambda r: _check_image(loader, r), records)):
+            for record, (problem, mode) in zip(records, pool.map(lambda r: _check_image(loader, r), records)):
+                modes[mode] += mode is not None
                 if problem is not None:
                     n_problems += 1
                     if len(problems) < MAX_PROBLEMS:
@@ -89,6 +112,7 @@ def inspect_dataset(
         "per_class": {n: counts[i] for i, n in enumerate(names)},
         "n_with_bbox": with_bbox,
         "empty_classes": empty,
+        "modes": {m: n for m, n in modes.most_common() if n},
         "problems": problems,
         "n_problems": n_problems,
     }
@@ -103,6 +127,9 @@ def format_inspection(report: dict) -> str:
     ]
     width = min(40, max((len(c) for c in report["per_class"]), default=5))
     lines += [f"  {c:<{width}}  {n:>7}" for c, n in report["per_class"].items()]
+    if report.get("modes"):
+        shown = ", ".join(f"{n} {m} ({MODE_NAMES.get(m, 'converted by Pillow')})" for m, n in report["modes"].items())
+        lines.append(f"image modes: {shown}")
     shown, total = len(report["problems"]), report["n_problems"]
     if total:
         lines.append(f"problems ({total}, first {shown} shown):" if total > shown else f"problems ({total}):")

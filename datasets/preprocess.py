@@ -32,7 +32,41 @@ from datasets.base import DATASETS, DatasetLoader, Record
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "bbox", "none")
-_FORMAT_VERSION = 2  # bump when the pixels this module produces change (2: torch's resize, not PIL's)
+# bump when the pixels this module produces change (2: torch's resize, not PIL's; 3: images deeper than
+# 8 bits scaled, not clipped, to 8 bits)
+_FORMAT_VERSION = 3
+# Pillow's modes with more than 8 bits per sample that its convert() to L or RGB clips instead of
+# scaling (16-bit PNG and TIFF grey, 32-bit integer and float grey). 16-bit RGB(A) PNGs Pillow
+# itself opens as 8-bit RGB(A), scaled correctly; alpha is dropped by convert() as for 8-bit images.
+_DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_INTEGER_RANGES = (255, 65535, 2**31 - 1)  # 8, 16 and 32 bits (Pillow's "I" is signed)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """An image deeper than 8 bits as 8-bit grey ("L"), scaled by the range of its type; others unchanged.
+
+    16-bit modes are scaled from 0..65535. Pillow opens 32-bit and some 16-bit files as "I", so its
+    range is the smallest of 8, 16 or 32 bits that holds the image's largest value. Float ("F")
+    images are read as 0..1 or, when a value exceeds 1, 0..255. Anything else (negative values, a
+    float beyond 255) has no known scale: ValueError, and preprocessing skips the image with that reason.
+    """
+    if image.mode not in _DEEP_MODES:
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low < 0 or not np.isfinite(values).all():
+        raise ValueError(f"mode {image.mode} image with values {low:g}..{high:g}: no known scale to 8 bits")
+    if image.mode.startswith("I;16"):
+        top = 65535
+    elif image.mode == "I":
+        top = next(r for r in _INTEGER_RANGES if high <= r)
+    elif high <= 1:
+        top = 1
+    elif high <= 255:
+        top = 255
+    else:
+        raise ValueError(f"mode F image with values {low:g}..{high:g}: neither 0..1 nor 0..255, no known scale")
+    return Image.fromarray(np.round(values * (255 / top)).astype(np.uint8), "L")
 
 
 @dataclass
@@ -117,6 +151,7 @@ def crop_and_resize(
     cold start.
     """
     mode = "L" if channels == 1 else "RGB"
+    image = to_8bit(image)
     if canvas is not None and min(image.size) < canvas:
         image, bbox = pad_to_canvas(image.convert(mode), canvas, bbox)  # converted first: black is 0 in L and RGB
     width, height = image.size
