@@ -10,6 +10,7 @@ few-shot subsets (``datasets.splits``).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -40,11 +41,14 @@ class Record:
         path: file path relative to the dataset root (a stable identifier for in-memory data).
         label: class index into the loader's ``class_names()`` (after any class subset).
         bbox: object box (x0, y0, x1, y1) in pixels of the original image, where the dataset has one.
+        size: the image's (width, height) as its annotation declares it, where it does (VOC XML): a box
+            declared for another size than the file's is not used (``datasets.preprocess.box_problem``).
     """
 
     path: str
     label: int
     bbox: tuple[float, float, float, float] | None = None
+    size: tuple[int, int] | None = None
 
 
 class DatasetLoader:
@@ -137,7 +141,7 @@ class DatasetLoader:
             if self.requested_classes is not None:
                 chosen = [self._class_index(c, names) for c in self.requested_classes]
                 remap = {old: new for new, old in enumerate(chosen)}
-                records = [Record(r.path, remap[r.label], r.bbox) for r in records if r.label in remap]
+                records = [dataclasses.replace(r, label=remap[r.label]) for r in records if r.label in remap]
                 names = [names[i] for i in chosen]
             self._survey = (records, names)
         return self._survey

@@ -17,21 +17,23 @@ from pathlib import Path
 
 from benchmark.errors import abbreviate, describe
 from datasets.base import DatasetLoader, Record, build_dataset
+from datasets.preprocess import box_problem
 
 MAX_PROBLEMS = 20  # listed in the report; the count covers all of them
 
 
-def _check_image(loader: DatasetLoader, record: Record) -> tuple[str | None, str | None]:
-    """(the problem, or None; the image's Pillow mode, or None when it cannot be opened)."""
+def _check_image(loader: DatasetLoader, record: Record) -> tuple[str | None, str | None, str | None]:
+    """(the problem, or None; the image's Pillow mode, or None when it cannot be opened; what is wrong
+    with its object box for the image's size, or None)."""
     try:
         with loader.open_image(record) as image:
-            mode = image.mode
+            mode, size = image.mode, image.size
             image.verify()
     except FileNotFoundError:
-        return "file missing", None
+        return "file missing", None, None
     except Exception as err:  # PIL raises OSError, SyntaxError, struct.error, ... on a damaged header
-        return f"unreadable ({describe(err)})", None
-    return None, mode
+        return f"unreadable ({describe(err)})", None, None
+    return None, mode, box_problem(record.bbox, *size, record.size)
 
 
 # Pillow modes in words, for the report (modes deeper than 8 bits are scaled by ``preprocess.to_8bit``).
@@ -95,14 +97,24 @@ def inspect_dataset(
         n_problems += 1
         problems.append(f"{len(records) - with_bbox} image(s) have no bounding box (crop='bbox' centre-crops them)")
     modes: Counter = Counter()
+    boxes: dict[str, list[str]] = {}
     if check_images:
         with ThreadPoolExecutor(max_workers=min(16, 4 * (os.cpu_count() or 1))) as pool:
-            for record, (problem, mode) in zip(records, pool.map(lambda r: _check_image(loader, r), records)):
+            checked = pool.map(lambda r: _check_image(loader, r), records)
+            for record, (problem, mode, box) in zip(records, checked):
                 modes[mode] += mode is not None
+                if box is not None:
+                    boxes.setdefault(box, []).append(record.path)
                 if problem is not None:
                     n_problems += 1
                     if len(problems) < MAX_PROBLEMS:
                         problems.append(f"{record.path}: {problem}")
+    for what, paths in sorted(boxes.items()):
+        n_problems += 1
+        clipped = what.endswith("(clipped)")
+        rule = "crop='bbox' clips them to it" if clipped else "crop='bbox' centre-crops those images"
+        what = what.removesuffix(" (clipped)")
+        problems.append(f"{len(paths)} object box(es) {what}: {abbreviate(paths, 3)}; {rule}")
     return {
         "dataset": name,
         "split": split,
@@ -113,6 +125,7 @@ def inspect_dataset(
         "n_with_bbox": with_bbox,
         "empty_classes": empty,
         "modes": {m: n for m, n in modes.most_common() if n},
+        "box_problems": {what: len(paths) for what, paths in sorted(boxes.items())},
         "problems": problems,
         "n_problems": n_problems,
     }
