@@ -172,6 +172,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         eval_split = target.eval_split or target.split
         for split in dict.fromkeys([target.split, eval_split]):
             loader = target_loader(target, split)
+            absent = check_files_present(target, split, loader)
             per_class = class_counts(loader)
             if split == target.split:
                 check_shots(target, per_class)
@@ -181,7 +182,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 )
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
-                f"{len(loader.class_names())} classes"
+                f"{len(loader.class_names())} classes{absent}"
             )
     for spec in suite.sources.values():
         if trained_by_harness(spec.kind):
@@ -193,6 +194,27 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         else:
             lines.append(f"source {spec.name}: {spec.kind} from {spec.path}{_preflight_source(spec)}")
     return lines + _check_feature_files(suite)
+
+
+def max_absent(n_images: int) -> int:
+    """How many of a target's listed images may be absent before a suite stops: a few (5, or 1% of many)."""
+    return max(5, n_images // 100)
+
+
+def check_files_present(target: TargetConfig, split: str, loader) -> str:
+    """Stat every image a target's split lists: more than a few absent stop the suite (a partial copy,
+    or another release of the data set whose files are named alike); a few are skipped, and said so."""
+    absent = loader.absent_files()
+    if not absent:
+        return ""
+    n = len(loader.records())
+    what = f"{len(absent)} of the {n} images listed for target {target.name} ({split} split) are not on disk"
+    if len(absent) > max_absent(n):
+        raise BenchmarkError(
+            f"{what} under {loader.root}, e.g. {abbreviate(absent, 3)}: a partial copy, or another release of "
+            f"the data set; complete the copy (inspect-data {target.dataset} lists them)"
+        )
+    return f"; {len(absent)} listed image(s) absent, skipped: {abbreviate(absent, 3)}"
 
 
 def class_counts(loader) -> dict[str, int]:

@@ -79,6 +79,10 @@ class DatasetLoader:
     # descended into, so users may pass either the extraction folder or the dataset's own folder.
     marker: ClassVar[str] = ""
     subfolders: ClassVar[tuple[str, ...]] = ()
+    # Other releases of the same data that a root may hold instead of the one read here: (a file or
+    # folder only that release has, what it is). Checked when ``marker`` is absent, so a look-alike
+    # copy is named for what it is, not reported as a file missing from the official layout.
+    look_alikes: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, root: str | Path | None, split: str = "train", classes: Sequence[str | int] | None = None):
         if split not in self.splits:
@@ -124,6 +128,21 @@ class DatasetLoader:
                 return root / sub
         return root
 
+    def check_release(self) -> None:
+        """Raise a one-line error when the root holds another release or version of the data set
+        (``look_alikes``) than the one this loader reads; loaders whose versions share a marker override it."""
+        if self.root is None or not self.marker or (self.root / self.marker).exists():
+            return
+        for relpath, what in self.look_alikes:
+            if (self.root / relpath).exists():
+                raise self.wrong_release(what, f"{relpath} is there, {self.marker} is not")
+
+    def wrong_release(self, found: str, evidence: str) -> BenchmarkError:
+        return BenchmarkError(
+            f"{self.name}: {self.root} holds {found} ({evidence}), not the release this loader reads. "
+            f"{self.where_to_get()}"
+        )
+
     def missing(self, what: str) -> BenchmarkError:
         """The error for a file or folder the official layout should have (and any archive that may hold it)."""
         archives = archives_in(self.root)
@@ -137,6 +156,7 @@ class DatasetLoader:
         instead of refusing it as a suite must.
         """
         if self._survey is None:
+            self.check_release()
             records, names = self.load_all()
             if self.requested_classes is not None:
                 chosen = [self._class_index(c, names) for c in self.requested_classes]
@@ -223,6 +243,21 @@ class DatasetLoader:
         counts and reports them.
         """
         return Image.open(self.root / record.path)
+
+    def absent_files(self) -> list[str]:
+        """The record paths of the split and subset that are not on disk (a stat each, no image read).
+
+        Only for loaders whose records are files (those that keep the base ``open_image``); MNIST's
+        records, say, are rows of one IDX file.
+        """
+        if self.root is None or type(self).open_image is not DatasetLoader.open_image:
+            return []
+        from concurrent.futures import ThreadPoolExecutor
+
+        records = self.records()
+        with ThreadPoolExecutor(max_workers=16) as pool:  # stats on a network file system wait, not compute
+            present = list(pool.map(lambda r: os.path.exists(self.root / r.path), records))
+        return [r.path for r, ok in zip(records, present) if not ok]
 
     def fingerprint(self) -> str:
         """A hash of what this loader returns (name, root, split, records), for cache keys."""

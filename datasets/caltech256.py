@@ -32,6 +32,7 @@ class Caltech256(DatasetLoader):
     splits = ("train", "all")
     marker = "256_ObjectCategories"
     subfolders = ("caltech256",)
+    look_alikes = (("101_ObjectCategories", "Caltech-101 (101_ObjectCategories/), not Caltech-256"),)
 
     def __init__(self, root, split: str = "train", classes=None, include_clutter: bool = False):
         super().__init__(root, split=split, classes=classes)

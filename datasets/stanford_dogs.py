@@ -33,6 +33,7 @@ class StanfordDogs(DatasetLoader):
     splits = ("train", "test", "all")
     marker = "Images"
     subfolders = ("stanford_dogs", "StanfordDogs")
+    look_alikes = (("images/Images", "Kaggle's copy (images/Images/ and annotations/Annotation/, without lists/)"),)
     has_bboxes = True
 
     def load_all(self) -> tuple[list[Record], list[str]]:

@@ -238,3 +238,14 @@ def test_a_cell_whose_last_checkpoint_is_damaged_finishes_on_a_plain_rerun_with_
 
     assert [s for s, _ in metrics(tmp_path / "damaged")] == [0, 2, 4, 6]
     assert metrics(tmp_path / "damaged") == metrics(tmp_path / "clean")
+
+
+def test_an_afhq_v2_copy_fails_the_dry_run_of_a_v1_suite_naming_both_versions(tmp_path, cache_dir, capsys):
+    from tests.datasets.test_partial_copies import _afhq_v2
+
+    _afhq_v2(tmp_path / "data" / "afhq")
+    result = in_process(capsys, "--suite", "afhq-fewshot", "--data-root", tmp_path / "data", "--dry-run",
+                        "--out", tmp_path / "out")  # fmt: skip
+    line = one_line_error(result)
+    assert "holds AFHQ v2 (train/ and test/ of PNG images, afhq_v2.zip)" in line
+    assert "the suite asks for AFHQ v1" in line
