@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
-from benchmark.errors import BenchmarkError, DivergedError, abbreviate
+from benchmark.errors import BenchmarkError, DivergedError, abbreviate, describe
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
 from benchmark.io import append_jsonl, atomic_write_text, disk_full_error, read_jsonl, write_json
@@ -459,8 +459,8 @@ def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> 
             if full is not None:  # e.g. a sample grid on a full disk: resumable, like every other full write
                 _interrupted(folder, lease, job, f"stopped: {full}")
                 raise full from None
-            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())
-            _finish(folder, cell.key, lease, job, "failed", started, error=f"{type(err).__name__}: {err}")
+            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())  # status shows one line
+            _finish(folder, cell.key, lease, job, "failed", started, error=describe(err))
             return "failed"
         except BaseException as err:  # Ctrl-C, SIGTERM, submitit's exit after checkpointing: resume later
             reason = {KeyboardInterrupt: "Ctrl-C", SystemExit: "exited to be requeued"}.get(type(err), str(err))
