@@ -196,7 +196,7 @@ def test_inspect_data_reports_a_partial_copy(tmp_path, cache_dir, capsys):
 def test_a_cell_whose_last_checkpoint_is_damaged_finishes_on_a_plain_rerun_with_the_same_metrics(
     tmp_path, cache_dir, capsys, monkeypatch
 ):
-    """Stopped by a full disk after its step-4 checkpoint (one line, the cell left interrupted), last.pt then
+    """Stopped by a full disk after its step-3 checkpoint (one line, the cell left interrupted), last.pt then
     cut in half (a node that died while the folder was copied): the plain rerun warns, naming the file,
     resumes from previous.pt (step 2) and ends with the metrics of a clean run."""
     import benchmark.runner
@@ -204,7 +204,15 @@ def test_a_cell_whose_last_checkpoint_is_damaged_finishes_on_a_plain_rerun_with_
     raw = tiny_suite(
         methods=["transfergan"],
         targets=[{"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}],
-        train={"steps": 6, "batch_size": 4, "eval_every": 2, "log_every": 2, "hflip": False, "r1_every": 2},
+        train={
+            "steps": 4,
+            "batch_size": 4,
+            "eval_every": 2,
+            "checkpoint_every": 1,
+            "log_every": 1,
+            "hflip": False,
+            "r1_every": 2,
+        },
     )
     suite = write_suite(tmp_path / "ckpt.yaml", raw)
     args = ["--suite", suite, "--no-progress", "--no-report", "--jobs", "1"]
@@ -213,13 +221,13 @@ def test_a_cell_whose_last_checkpoint_is_damaged_finishes_on_a_plain_rerun_with_
 
     append = benchmark.runner.append_jsonl
 
-    def full_disk_at_6(row, path):  # the disk fills after the step-4 checkpoint
-        if row["step"] == 6:
+    def full_disk_at_4(row, path):  # the disk fills after the step-3 checkpoint
+        if row["step"] == 4:
             raise OSError(errno.ENOSPC, "No space left on device")
         append(row, path)
 
     with monkeypatch.context() as patch:
-        patch.setattr(benchmark.runner, "append_jsonl", full_disk_at_6)
+        patch.setattr(benchmark.runner, "append_jsonl", full_disk_at_4)
         full = one_line_error(in_process(capsys, *args, "--out", tmp_path / "damaged"))
     (last,) = (tmp_path / "damaged").glob("runs/*/*/checkpoints/last.pt")
     assert f"no space left on the device (or the disk quota is reached) writing in {last.parent.parent}" in full
@@ -230,13 +238,13 @@ def test_a_cell_whose_last_checkpoint_is_damaged_finishes_on_a_plain_rerun_with_
     rerun = in_process(capsys, *args, "--out", tmp_path / "damaged")
     assert rerun.returncode == 0, rerun.stderr
     log_text = (last.parent.parent / "log.txt").read_text()
-    assert f"checkpoint {last} cannot be read" in log_text and "resuming from" in log_text
+    assert f"checkpoint {last} cannot be read" in log_text and "previous.pt (step 2) instead" in log_text
 
     def metrics(out):
         (path,) = out.glob("runs/*/*/metrics.jsonl")
         return [(r["step"], r["metrics"]) for r in map(json.loads, path.read_text().splitlines())]
 
-    assert [s for s, _ in metrics(tmp_path / "damaged")] == [0, 2, 4, 6]
+    assert [s for s, _ in metrics(tmp_path / "damaged")] == [0, 2, 4]
     assert metrics(tmp_path / "damaged") == metrics(tmp_path / "clean")
 
 
