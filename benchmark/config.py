@@ -24,10 +24,10 @@ from benchmark.features import FEATURES
 from benchmark.io import config_hash, to_plain  # noqa: F401  (re-exported: run folders hash resolved configs)
 from benchmark.method import METHODS, Resource, named_sources
 from benchmark.metrics.registry import METRICS, PRDC_ZERO_RADII, all_metrics  # noqa: F401  (PRDC_ZERO_RADII re-exported)
-from benchmark.nets import BackboneConfig
+from benchmark.nets import backbone_config
 from benchmark.protocol import ProtocolConfig, parse_protocol
 from benchmark.schedule import check_method_options
-from benchmark.sources.base import SOURCES, trained_by_harness
+from benchmark.sources.base import SOURCES, source_backbone, trained_by_harness
 from datasets import DATASETS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -46,6 +46,15 @@ class TrainConfig:
         mapping_lr_mult: StyleGAN v1's 0.01 for the mapping network.
         r1_gamma: R1 weight (penalty gamma / 2 * ||grad||^2).
         r1_every: apply R1 every n-th D step, scaled by n (1 = every step, as in the original).
+        lazy_regularization: StyleGAN2's lazy regularization (rosinality stylegan2-pytorch
+            train.py): R1 and the path-length penalty take optimizer steps of their own, every
+            ``r1_every`` / ``pl_every`` steps, and each Adam's lr and betas are scaled by its
+            network's ratio every / (every + 1). Off: R1 joins the D step's loss (StyleGAN v1).
+        pl_weight: path-length regularization weight (StyleGAN2's 2; 0 turns it off). Needs
+            ``lazy_regularization``.
+        pl_every: the path-length step runs every n-th G step, scaled by n (StyleGAN2's 4).
+        pl_batch_shrink: it runs on batch_size // n fakes (StyleGAN2's 2).
+        pl_decay: update rate of the path lengths' running mean (StyleGAN2's 0.01).
         ema_decay: decay of the generator's moving average used for evaluation, constant from
             step 0 (FreezeD's and MineGAN's ``accumulate``, 0.999).
         ema_rampup: opt-in warm-up of the decay as min(ema_decay, (1 + t) / (10 + t)), for
@@ -75,6 +84,11 @@ class TrainConfig:
     mapping_lr_mult: float = 0.01
     r1_gamma: float = 10.0
     r1_every: int = 1
+    lazy_regularization: bool = False
+    pl_weight: float = 0.0
+    pl_every: int = 4
+    pl_batch_shrink: int = 2
+    pl_decay: float = 0.01
     ema_decay: float = 0.999
     ema_rampup: bool = False
     mixing_prob: float = 0.9
@@ -90,10 +104,15 @@ class TrainConfig:
     cudnn_benchmark: bool = True
 
     def __post_init__(self):
-        _positive(self, "steps", "batch_size", "r1_every", "eval_every", "log_every")
+        _positive(self, "steps", "batch_size", "r1_every", "eval_every", "log_every", "pl_every", "pl_batch_shrink")
+        if self.pl_weight < 0 or not 0 <= self.pl_decay <= 1:
+            raise BenchmarkError(f"train: pl_weight must be >= 0 and pl_decay in [0, 1], got {self.pl_weight}, "
+                                 f"{self.pl_decay}")  # fmt: skip
+        if self.pl_weight and not self.lazy_regularization:
+            raise BenchmarkError("train: pl_weight needs lazy_regularization: true (StyleGAN2's path-length steps)")
         if not isinstance(self.compile, (bool, str)) or self.compile == "":
             raise BenchmarkError(f"train: compile must be true, false or a torch.compile backend, got {self.compile!r}")
-        for name in ("amp", "fused_adam", "cudnn_benchmark"):
+        for name in ("amp", "fused_adam", "cudnn_benchmark", "lazy_regularization"):
             if not isinstance(getattr(self, name), bool):
                 raise BenchmarkError(f"train: {name} must be true or false, got {getattr(self, name)!r}")
         if not 0 < self.stage_scale <= 1:
@@ -217,7 +236,7 @@ class SuiteConfig:
     name: str
     resolution: int
     image_channels: int
-    backbone: BackboneConfig
+    backbone: Any  # a registered backbone's config (benchmark.nets.BACKBONES)
     sources: dict[str, SourceConfig]
     source: str
     feature_extractor: str
@@ -633,8 +652,13 @@ def load_suite(
     budget: str | None = None,
     data_root: str | None = None,
     source_ckpt: str | None = None,
+    target_folder: str | None = None,
 ) -> SuiteConfig:
-    """Read, override and validate a suite."""
+    """Read, override and validate a suite.
+
+    ``target_folder`` replaces the suite's targets by one: that folder, read by the ``folder`` data
+    set (``--target-folder``).
+    """
     path = suite_path(name_or_path)
     raw = read_suite(path)
     if budget:
@@ -658,6 +682,8 @@ def load_suite(
             targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets),
             data_root=data_root,  # also where harness-pretrained sources find a dataset that needs one
         )
+    if target_folder:
+        suite = dataclasses.replace(suite, targets=(folder_target(target_folder),))
     # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
     sources = {}
     for name, spec in suite.sources.items():
@@ -667,16 +693,26 @@ def load_suite(
     return dataclasses.replace(suite, sources=sources)
 
 
+def folder_target(path: str) -> TargetConfig:
+    """A user's own folder as a suite's target: all its images train (they are the few shots) and are
+    the evaluation set, unconditional; named after the folder."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise BenchmarkError(
+            f"--target-folder {path} {problem}: pass a folder of images (one class), a folder of class "
+            "folders, or an LMDB folder written by prepare_data.py"
+        )
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.resolve().name).strip("-.") or "folder"
+    return TargetConfig(name=name, dataset="folder", shots=(None,), data_root=str(folder))
+
+
 def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     _check_keys(raw, where, SUITE_KEYS, required=("name", "targets", "methods"))
     check_as_written(raw, None, where)  # read_yaml ran it with the file's text; this covers suites built in code
     _check_shapes(raw, where)
     resolution = int(raw.get("resolution", 256))
     channels = int(raw.get("image_channels", 3))
-    backbone_raw = dict(raw.get("backbone") or {})
-    _check_keys(backbone_raw, f"{where}: backbone", [f.name for f in fields(BackboneConfig)])
-    backbone = _build(BackboneConfig, {"resolution": resolution, "image_channels": channels, **backbone_raw}, where)
-
     sources = {}
     for name, spec in (raw.get("sources") or {}).items():
         spec = _mapping(spec)
@@ -688,6 +724,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         raise BenchmarkError(f"{where}: no sources defined")
     if default_source not in sources:
         raise BenchmarkError(f"{where}: source {default_source!r} is not among sources: {', '.join(sources)}")
+    backbone = _suite_backbone(_mapping(raw.get("backbone") or {}), resolution, channels, sources, where)
 
     fx = _named(raw.get("feature_extractor", "inception"), f"{where}: feature_extractor")
     FEATURES.get(fx["name"])
@@ -735,7 +772,8 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
 
     seeds = raw.get("seeds", [0])
     seeds = tuple(int(s) for s in (seeds if isinstance(seeds, list) else [seeds]))
-    train = _build(TrainConfig, dict(raw.get("train") or {}), f"{where}: train")
+    # The backbone's official recipe, then the suite's own train settings over it.
+    train = _build(TrainConfig, {**backbone.recipe, **dict(raw.get("train") or {})}, f"{where}: train")
     eval_raw = dict(raw.get("eval") or {})
     if isinstance(eval_raw.get("metrics"), str):  # metrics: fid, not the letters f, i, d
         eval_raw["metrics"] = [eval_raw["metrics"]]
@@ -837,6 +875,25 @@ SUITE_KEYS = (
     "protocol",
     "executor",
 )
+
+
+def _suite_backbone(raw: dict, resolution: int, channels: int, sources: dict[str, SourceConfig], where: str):
+    """The suite's backbone: the one its sources' loaders declare (a rosinality StyleGAN2 file is a
+    StyleGAN2), else the ``backbone:`` section's ``name`` (harness-pretrained sources), else stylegan1.
+    Every source of a suite must share it: methods mix sources' networks (MineGAN's multi-source D)."""
+    declared = {name: source_backbone(spec.kind) for name, spec in sources.items()}
+    named = sorted({b for b in declared.values() if b is not None})
+    if len(named) > 1:
+        shown = ", ".join(f"{n} ({b})" for n, b in declared.items() if b is not None)
+        raise BenchmarkError(f"{where}: sources on different backbones: {shown}; a suite runs on one backbone")
+    if named:
+        if raw.get("name", named[0]) != named[0]:
+            raise BenchmarkError(
+                f"{where}: backbone: name {raw['name']!r} but the sources are {named[0]} files; "
+                f"drop backbone.name (the source decides it)"
+            )
+        raw = {**raw, "name": named[0]}
+    return backbone_config({"resolution": resolution, "image_channels": channels, **raw}, f"{where}: backbone")
 
 
 def _check_keys(d: Any, where: str, valid, required=()) -> None:

@@ -17,6 +17,7 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
         lines += [f"#   {note}" for note in protocol.notes]
     train = suite.train
     checkpoint = train.checkpoint_every or train.eval_every
+    lines.append(backbone_line(suite))
     lines.append(f"# training: batch {train.batch_size}, checkpoint every {checkpoint:,} steps")
     for target in suite.targets:
         ev = suite.eval_for(target)
@@ -50,6 +51,24 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
     total = sum(n * count for n, count in steps.items())
     lines.append(f"# steps per cell: {per_cell or 'no cells'}; total {total:,} training steps")
     return lines
+
+
+def backbone_line(suite: SuiteConfig) -> str:
+    """The backbone and the recipe in force: the backbone's official settings, and any the suite overrides."""
+    backbone, train = suite.backbone, suite.train
+    recipe = ", ".join(f"{k} {_shown(v)}" for k, v in backbone.recipe.items())
+    line = f"# backbone: {backbone.name} at {backbone.resolution} px; recipe: {backbone.recipe_source}"
+    line += f" ({recipe})" if recipe else " (the train defaults)"
+    overridden = [
+        f"{k} {_shown(getattr(train, k))} (recipe {_shown(v)})"
+        for k, v in backbone.recipe.items()
+        if getattr(train, k) != v
+    ]
+    return line + (f"; the suite overrides {', '.join(overridden)}" if overridden else "")
+
+
+def _shown(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _metric_names(groups, conditional: bool) -> list[str]:

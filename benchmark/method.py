@@ -42,12 +42,12 @@ import torch
 from torch import nn
 
 from benchmark.errors import BenchmarkError
-from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, r1_penalty
-from benchmark.nets import StyledGenerator, trainable_parameters
+from benchmark.losses import d_logistic_loss, g_nonsaturating_loss, path_length_penalty, r1_penalty
+from benchmark.nets import BackboneGenerator, trainable_parameters
 from benchmark.registry import Registry
 from benchmark.schedule import Stage, check_method_options
 from benchmark.sources.base import EMA_START
-from benchmark.step import Batch, Fakes, Latents, StepContext, backward
+from benchmark.step import Batch, Fakes, Latents, PathLength, StepContext, backward
 
 __all__ = [  # the contract a method's module imports; Stage and the step types are re-exported
     "METHODS",
@@ -60,9 +60,13 @@ __all__ = [  # the contract a method's module imports; Stage and the step types 
     "Stage",
     "StepContext",
     "TargetSpec",
+    "PathLength",
     "accumulate_gradients",
+    "accumulate_regularization",
     "backbone_param_groups",
     "build_method",
+    "check_backbone",
+    "regularization_due",
     "named_sources",
     "provide_resources",
     "uses_perceptual",
@@ -141,12 +145,16 @@ class Method(nn.Module):
     plot_style: ClassVar[tuple] = ()
     hflip: bool | None = None  # None: follow the suite's train.hflip; a method may override it
     resources: ClassVar[dict[str, Resource]] = {}  # constructor argument -> what the harness passes in it
+    # backbone name -> why this method cannot run on it; build_method and the dry run refuse such a cell with it
+    unsupported_backbones: ClassVar[dict[str, str]] = {}
+    # whether the recipe's path-length regularization (train.pl_weight, StyleGAN2) applies to this method
+    path_length_regularization: bool = True
 
     def __init__(self, source, target: TargetSpec):
         super().__init__()
         self.target = target
         self.style_dim = source.config.style_dim
-        self.n_style_blocks = len(source.config.resolutions)
+        self.n_style_blocks = source.config.n_styles  # style inputs: style mixing's crossover ranges over them
         self.G: nn.Module
         self.D: nn.Module | None = None
 
@@ -188,6 +196,15 @@ class Method(nn.Module):
     def fake_logits(self, fakes: Fakes, ctx: StepContext) -> torch.Tensor:
         """D's logits (B,) of the fakes, which the logistic loss (D phase) or the G loss (G phase) takes."""
         return self.discriminate(fakes.images, fakes.latents.labels, ctx)
+
+    def path_length_inputs(self, latents: Latents, ctx: StepContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """Fakes (B, C, H, W) and the per-layer styles ws (B, n_styles, style_dim) they were made from,
+        for the path-length penalty (which differentiates the first by the second). The default runs
+        ``self.G``'s ``styles`` and ``synthesis`` (a backbone generator, or a wrapper that forwards them)."""
+        ws = self.G.styles(latents.z, latents.labels, latents.mix_z, latents.crossover)
+        if not ws.requires_grad:  # a frozen mapping network: the penalty still reaches the synthesis network
+            ws = ws.detach().requires_grad_(True)
+        return self.G.synthesis(ws), ws
 
     def d_regularizers(self, batch: Batch, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Extra terms of the D loss, weighted; ``fakes`` are this D step's (made without gradients)."""
@@ -242,7 +259,7 @@ def accumulate_gradients(method: Method, phase: str, batch: Batch | None, ctx: S
     if phase == "D":
         with torch.no_grad():
             fakes = method.generate(latents, ctx)
-        r1 = ctx.step % ctx.r1_every == 0
+        r1 = not ctx.lazy_regularization and ctx.step % ctx.r1_every == 0
         real = batch.images.detach().requires_grad_(r1)
         real_logits = method.discriminate(real, batch.labels, ctx)
         terms = dict(zip(("d_real", "d_fake"), d_logistic_loss(real_logits, method.fake_logits(fakes, ctx))))
@@ -258,9 +275,43 @@ def accumulate_gradients(method: Method, phase: str, batch: Batch | None, ctx: S
     raise ValueError(f"{method.name}: no phase {phase!r}")
 
 
+def accumulate_regularization(
+    method: Method, phase: str, batch: Batch | None, ctx: StepContext
+) -> dict[str, torch.Tensor]:
+    """A lazy regularization step of its own, after the phase's main step (StyleGAN2's recipe,
+    rosinality stylegan2-pytorch train.py ``d_regularize`` / ``g_regularize``); ``ctx`` says which
+    runs at this step (``regularization_due``).
+
+    D: R1 on the same real batch, scaled by ``r1_every``. G: the path-length penalty on
+    ``batch_size // pl_batch_shrink`` fresh fakes (with style mixing, as officially), scaled by
+    ``pl_every`` and weighted by ``pl_weight``; it updates the running mean in ``ctx.path_length``.
+    """
+    if phase == "D":
+        real = batch.images.detach().requires_grad_(True)
+        logits = method.discriminate(real, batch.labels, ctx)
+        return backward({"r1": r1_penalty(logits, real, ctx.r1_gamma) * ctx.r1_every}, ctx.trainable["D"])
+    if phase == "G":
+        pl = ctx.path_length
+        n = max(1, (batch.images.shape[0] if batch is not None else 1) // pl.batch_shrink)
+        images, ws = method.path_length_inputs(ctx.sample_latents(n), ctx)
+        noise = torch.randn(images.shape, generator=ctx.generator).to(images.device)
+        penalty, pl.mean = path_length_penalty(images, ws, pl.mean, pl.decay, noise)
+        return backward({"pl": pl.weight * pl.every * penalty}, ctx.trainable["G"])
+    raise ValueError(f"{method.name}: no phase {phase!r}")
+
+
+def regularization_due(phase: str, ctx: StepContext) -> bool:
+    """Whether a lazy regularization step follows this phase's main step now."""
+    if not ctx.lazy_regularization or not ctx.stage.adversarial:
+        return False
+    if phase == "D":
+        return ctx.step % ctx.r1_every == 0
+    return phase == "G" and ctx.path_length is not None and ctx.step % ctx.path_length.every == 0
+
+
 def mapping_parameters(module: nn.Module) -> set[int]:
-    """ids of the mapping-network parameters of every StyleGAN generator inside ``module``."""
-    return {id(p) for m in module.modules() if isinstance(m, StyledGenerator) for p in m.style.parameters()}
+    """ids of the mapping-network parameters of every backbone generator inside ``module``."""
+    return {id(p) for m in module.modules() if isinstance(m, BackboneGenerator) for p in m.mapping_network.parameters()}
 
 
 def backbone_param_groups(G: nn.Module, D: nn.Module | None) -> list[ParamGroup]:
@@ -299,10 +350,18 @@ def provide_resources(
     return provided
 
 
+def check_backbone(name: str, backbone: str) -> None:
+    """Refuse, in one line that says why, a method on a backbone it declares it cannot run on."""
+    reason = METHODS.get(name).unsupported_backbones.get(backbone)
+    if reason:
+        raise BenchmarkError(f"method {name!r} cannot run on the {backbone} backbone: {reason}")
+
+
 def build_method(name: str, source, target: TargetSpec, **options) -> Method:
     """Instantiate a registered method; unknown options become a one-line error listing the valid ones."""
     cls = METHODS.get(name)
     check_method_options(name, cls, options)
+    check_backbone(name, source.config.name)
     try:
         return cls(source, target, **options)
     except ValueError as err:  # constructors validate their options with ValueError

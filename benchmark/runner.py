@@ -25,7 +25,15 @@ from benchmark.errors import BenchmarkError, DivergedError, abbreviate, describe
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
 from benchmark.io import append_jsonl, atomic_write_text, disk_full_error, read_jsonl, write_json
-from benchmark.method import METHODS, TargetSpec, build_method, named_sources, provide_resources, uses_perceptual
+from benchmark.method import (
+    METHODS,
+    TargetSpec,
+    build_method,
+    check_backbone,
+    named_sources,
+    provide_resources,
+    uses_perceptual,
+)
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
 from benchmark.store import CellKey, ResultsStore
@@ -92,7 +100,7 @@ class Cell:
             "method": {**to_plain(self.method), "options": to_plain(self.options)},
             "source": self.source_name,
             "sources": {name: to_plain(s.sources[name]) for name in sorted(self.source_names)},
-            "backbone": s.backbone.to_dict(),
+            "backbone": {"name": s.backbone.name, **s.backbone.to_dict()},  # its recipe is in force under "train"
             "train": to_plain(s.train),
             "schedule": self.schedule().to_plain(),
             "eval": to_plain(self.eval),
@@ -140,6 +148,7 @@ def check_schedules(suite: SuiteConfig) -> list[str]:
     """
     lines = []
     for method in suite.methods:
+        check_backbone(method.name, suite.backbone.name)  # a method that cannot run on it says why, now
         line = method_schedule(suite, method).describe()
         lines.append(line)
         for target in suite.targets:
@@ -184,6 +193,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
                 f"{len(loader.class_names())} classes{absent}"
             )
+            lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
     for spec in suite.sources.values():
         if trained_by_harness(spec.kind):
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")

@@ -58,6 +58,21 @@ class Fakes:
 
 
 @dataclass
+class PathLength:
+    """StyleGAN2's path-length regularization as a run holds it (``TrainConfig.pl_*``).
+
+    ``mean`` is the running mean of the path lengths, a 0-d tensor on the training device, which
+    each path-length step updates and the trainer checkpoints.
+    """
+
+    weight: float
+    every: int
+    batch_shrink: int
+    decay: float
+    mean: torch.Tensor
+
+
+@dataclass
 class StepContext:
     """What the harness hands each hook of a method for one phase of one step.
 
@@ -72,6 +87,9 @@ class StepContext:
         r1_every: R1 runs every n-th step, scaled by n (``train.r1_every``).
         trainable: the parameters each optimizer steps now, for ``backward(inputs=...)``.
         generator: the training RNG, for any extra randomness a method needs.
+        lazy_regularization: R1 and the path-length penalty run as steps of their own
+            (``benchmark.method.accumulate_regularization``), not inside the D and G steps.
+        path_length: the path-length regularization (None when off).
     """
 
     step: int
@@ -82,6 +100,8 @@ class StepContext:
     r1_every: int
     trainable: dict[str, list[nn.Parameter]]
     generator: torch.Generator
+    lazy_regularization: bool = False
+    path_length: PathLength | None = None
 
 
 def backward(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, torch.Tensor]:

@@ -24,10 +24,10 @@ from tqdm.auto import tqdm
 from benchmark.config import TrainConfig
 from benchmark.errors import DivergedError, describe
 from benchmark.io import atomic_torch_save
-from benchmark.method import Method, accumulate_gradients
+from benchmark.method import Method, accumulate_gradients, accumulate_regularization, regularization_due
 from benchmark.nets import count_parameters
 from benchmark.schedule import Span, resolve_schedule
-from benchmark.step import Batch, Latents, StepContext
+from benchmark.step import Batch, Latents, PathLength, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,12 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         self.groups = method.param_groups()
         self.optimizers = self._build_optimizers()
+        self.path_length = None
+        if config.pl_weight and method.path_length_regularization:
+            zero = torch.zeros((), device=self.device)
+            self.path_length = PathLength(
+                config.pl_weight, config.pl_every, config.pl_batch_shrink, config.pl_decay, zero
+            )
         self.schedule = resolve_schedule(method.name, method.stages(), config.steps, config.stage_scale)
         self.hflip = config.hflip if method.hflip is None else method.hflip
         self.generator = torch.Generator().manual_seed(seed)
@@ -174,15 +180,23 @@ class Trainer:
         """One Adam per optimizer name; each group at lr x its multiplier (x mapping_lr_mult for the mapping)."""
         cfg = self.config
 
+        def ratio(name: str) -> float:
+            """Lazy regularization's correction for the extra optimizer steps (StyleGAN2 train.py's
+            ``d_reg_ratio`` / ``g_reg_ratio``): every / (every + 1) for lr and as the betas' power."""
+            if not cfg.lazy_regularization:
+                return 1.0
+            every = cfg.r1_every if name == "D" else cfg.pl_every
+            return every / (every + 1)
+
         def lr(group) -> float:
-            return cfg.lr * group.lr_mult * (cfg.mapping_lr_mult if group.mapping else 1.0)
+            return cfg.lr * group.lr_mult * (cfg.mapping_lr_mult if group.mapping else 1.0) * ratio(group.optimizer)
 
         fused = cfg.fused_adam and self.device.type == "cuda"
         return {
             name: torch.optim.Adam(
                 [{"params": g.params, "lr": lr(g)} for g in self.groups if g.optimizer == name],
-                lr=cfg.lr,
-                betas=cfg.betas,
+                lr=cfg.lr * ratio(name),
+                betas=tuple(b ** ratio(name) for b in cfg.betas),
                 fused=True if fused else None,  # None: torch's default (on a CPU, the for-loop update)
             )
             for name in sorted({g.optimizer for g in self.groups})
@@ -265,6 +279,8 @@ class Trainer:
         # The checkpoint it replaces is kept as previous.pt: a last.pt cut short afterwards (a node that
         # died while the folder was copied, a full disk on a file system without atomic renames) then
         # costs the steps since that one, not the cell.
+        if self.path_length is not None:
+            state["path_length_mean"] = self.path_length.mean
         atomic_torch_save(state, path, previous=path.with_name(PREVIOUS_CHECKPOINT_NAME))
 
     def _read_checkpoint(self) -> dict | None:
@@ -309,6 +325,8 @@ class Trainer:
         if state["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all([s.cpu() for s in state["rng"]["cuda"]])
         self.queue.queue = list(state["queue"])
+        if self.path_length is not None:
+            self.path_length.mean = state["path_length_mean"].to(self.device)
         self.step = int(state["step"])
         self.train_seconds = float(state["train_seconds"])
         return True
@@ -395,12 +413,19 @@ class Trainer:
                     r1_every=cfg.r1_every,
                     trainable=self.trainable,
                     generator=self.generator,
+                    lazy_regularization=cfg.lazy_regularization,
+                    path_length=self.path_length,
                 )
                 optimizer = self.optimizers[phase]
                 optimizer.zero_grad(set_to_none=True)
                 with self._autocast():
                     terms = accumulate_gradients(self.method, phase, batch, ctx)
                 optimizer.step()
+                if regularization_due(phase, ctx):  # StyleGAN2's lazy R1 / path-length step
+                    optimizer.zero_grad(set_to_none=True)
+                    with self._autocast():
+                        terms.update(accumulate_regularization(self.method, phase, batch, ctx))
+                    optimizer.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0) + v.float()
             if "G" in stage.phases:

@@ -230,6 +230,10 @@ class DatasetLoader:
         hint = f"did you mean {', '.join(repr(n) for n in nearest)}? " if nearest else ""
         raise BenchmarkError(f"{self.name}: unknown class {cls!r}; {hint}classes are: {shown}")
 
+    def listing_notes(self) -> list[str]:
+        """What the listing left out or read specially (hidden files, non-images), for ``inspect-data``."""
+        return []
+
     def records(self) -> list[Record]:
         return self._resolve()[0]
 

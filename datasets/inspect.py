@@ -128,6 +128,7 @@ def inspect_dataset(
         "box_problems": {what: len(paths) for what, paths in sorted(boxes.items())},
         "problems": problems,
         "n_problems": n_problems,
+        "notes": loader.listing_notes(),
     }
 
 
@@ -143,6 +144,7 @@ def format_inspection(report: dict) -> str:
     if report.get("modes"):
         shown = ", ".join(f"{n} {m} ({MODE_NAMES.get(m, 'converted by Pillow')})" for m, n in report["modes"].items())
         lines.append(f"image modes: {shown}")
+    lines += [f"note: {note}" for note in report.get("notes", [])]
     shown, total = len(report["problems"]), report["n_problems"]
     if total:
         lines.append(f"problems ({total}, first {shown} shown):" if total > shown else f"problems ({total}):")

@@ -113,6 +113,11 @@ class AdaFM(Method):
 
     name = "adafm"
     plot_style = ("#000080", "-.", ">")
+    unsupported_backbones = {
+        "stylegan2": "AdaFM modulates the plain conv kernels of its general part (official GP-GAN, here "
+        "StyleGAN v1's); a StyleGAN2 kernel is already modulated per sample by its style, and no paper defines "
+        "AdaFM on it"
+    }
     summary = "train G's low-res blocks and mapping; AdaFM on frozen high-res blocks; freeze D's from_rgb + first block"
 
     def __init__(

@@ -26,14 +26,27 @@ def _check_count(option: str, value: int, low: int, high: int) -> None:
 class FreezeG(FineTuneMethod):
     """FreezeG (bryandlee/FreezeG; Park et al. 2023 "Freeze G"): retrain only G's high-resolution blocks.
 
-    Official code (bryandlee/FreezeG stylegan2/train.py, ``--finetune_loc``) first freezes the
-    whole generator, then unfreezes, for each of the top ``finetune_loc`` resolutions, its two
-    convs and its to_rgb. In rosinality's StyleGAN2 a conv holds its own style affine
-    (``modulation``) and noise strength, so those train with their block and stay frozen in the
-    frozen blocks; the mapping network, the constant input and the low-resolution blocks are
-    frozen. All of D trains. Here the same split is expressed on the StyleGAN v1 backbone: a
-    ``block{r}`` holds its two convs, noise strengths and AdaIN style affines, and the single
-    ``to_rgb`` belongs to the top block.
+    Official code (bryandlee/FreezeG stylegan2/train.py, ``--finetune_loc``, on rosinality's
+    StyleGAN2) first freezes the whole generator, then unfreezes, for each of the top
+    ``finetune_loc`` resolutions, its two convs (``convs.{num_layers - 2 - 2 loc}`` and
+    ``convs.{num_layers - 3 - 2 loc}``) and its to_rgb (``to_rgbs.{log_size - 3 - loc}``). A
+    StyleGAN2 conv holds its own style affine (``modulation``) and noise strength, so those train
+    with their block and stay frozen in the frozen blocks; the mapping network, the constant
+    input, ``conv1``, ``to_rgb1`` and the low-resolution blocks are frozen. All of D trains.
+
+    On the ``stylegan2`` backbone this is the official split exactly: a ``block{r}`` holds that
+    resolution's two convs and its to_rgb (NVIDIA's b{r}). The rest of the official run is the
+    backbone's recipe (rosinality train.py: lazy R1 gamma 10 every 16 steps, Adam 0.002 with the
+    lazy ratios, mixing 0.9, EMA 0.5 ** (32 / 10,000)), except that the official script skips
+    path-length regularization whenever ``finetune_loc >= 0``, so this method does too
+    (``path_length_regularization = False``). Two official details are not reproduced: its
+    ``requires_grad`` matches parameter names by substring (``convs.1`` also unfreezes
+    ``convs.10`` and ``convs.11``, which matters only for ``finetune_loc >= 6`` at 256 px), and it
+    restores the source checkpoint's Adam moments (``g_optim``, ``d_optim``); here Adam starts
+    fresh, as in every other method.
+
+    On the ``stylegan1`` backbone the same split reads: a ``block{r}`` holds its two convs, noise
+    strengths and AdaIN style affines, and the single ``to_rgb`` belongs to the top block.
 
     The argparse default ``finetune_loc = -1`` means "train everything" (plain fine-tuning), so
     the default here is 3, the value FreezeG's own demo (stylegan2/gradio_app.py) assumes for its
@@ -46,6 +59,7 @@ class FreezeG(FineTuneMethod):
 
     name = "freezeg"
     plot_style = ("#2ca02c", "-", "v")
+    path_length_regularization = False  # official train.py: only with finetune_loc < 0 (all of G trains)
     summary = "fine-tune G's high-resolution blocks and all of D; freeze the mapping and low-res G blocks"
 
     def __init__(self, source, target: TargetSpec, g_trainable_blocks: int = 3):

@@ -111,6 +111,10 @@ class HyperMod(Method):
 
     name = "hypermod"
     plot_style = ("#8b0000", ":", "d")
+    unsupported_backbones = {
+        "stylegan2": "the official code (hecoding/Hyper-Modulation) modulates StyleGAN v1's conv weights, "
+        "normalised per kernel, and aligns v1's block outputs; there is no StyleGAN2 version to be faithful to"
+    }
     summary = "class-conditional hypernetwork over a frozen G; self-alignment, class head, Barlow Twins on D"
 
     def __init__(

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmark.method import METHODS, Fakes, Latents, Method, Resource, Stage, StepContext, TargetSpec
-from benchmark.nets import StyledGenerator, set_trainable
+from benchmark.nets import BackboneGenerator, set_trainable
 
 
 class Miner(nn.Module):
@@ -77,7 +77,7 @@ class MinedGenerator(nn.Module):
         n_classes: 0 for an unconditional target; else the class miner provides the label path.
     """
 
-    def __init__(self, backbone: StyledGenerator, n_classes: int = 0):
+    def __init__(self, backbone: BackboneGenerator, n_classes: int = 0):
         super().__init__()
         dim = backbone.config.style_dim
         self.miner = Miner(dim)
@@ -96,6 +96,14 @@ class MinedGenerator(nn.Module):
         """Images from input noise ``z``; a style-mixing ``mix_z`` is mined too (the official miner maps both)."""
         mixed = None if mix_z is None else self.mine(mix_z, labels)
         return self.backbone(self.mine(z, labels), noise=noise, mix_z=mixed, crossover=crossover)
+
+    def styles(self, z, labels=None, mix_z=None, crossover=None) -> torch.Tensor:
+        """The backbone's per-layer styles of the mined latents (what the path-length penalty differentiates)."""
+        mixed = None if mix_z is None else self.mine(mix_z, labels)
+        return self.backbone.styles(self.mine(z, labels), mix_z=mixed, crossover=crossover)
+
+    def synthesis(self, ws: torch.Tensor) -> torch.Tensor:
+        return self.backbone.synthesis(ws)
 
 
 class Selector(nn.Module):
@@ -235,6 +243,8 @@ class MineGAN(Method):
         mined = [MinedGenerator(s.build_generator(), target.label_classes) for s in generators]
         self.G = mined[0] if len(mined) == 1 else MultiSourceGenerator(mined, selector_window)
         self.D = source.build_discriminator(target.label_classes)
+        # A multi-source batch mixes generators sample by sample: no one (ws -> image) map to regularize.
+        self.path_length_regularization = len(mined) == 1
 
     @property
     def multi_source(self) -> bool:
@@ -251,7 +261,7 @@ class MineGAN(Method):
         set_trainable(self.D, True)
         if stage.name == "mine":
             for m in self.G.modules():
-                if isinstance(m, StyledGenerator):
+                if isinstance(m, BackboneGenerator):
                     set_trainable(m, False)
 
     def extra_state(self) -> dict:

@@ -225,6 +225,10 @@ class BSA(ReconstructionMethod):
 
     name = "bsa"
     plot_style = ("#8c564b", ":", "X")
+    unsupported_backbones = {
+        "stylegan2": "batch statistics adaptation rescales the outputs of StyleGAN v1's AdaIN (normalisation) "
+        "layers; StyleGAN2's demodulated convs have none, and no paper defines the port"
+    }
     summary = "per-layer scale/shift + per-image latents, reconstruction loss, no D"
 
     def __init__(

@@ -94,6 +94,10 @@ class ScaleShift(Method):
 
     name = "scaleshift"
     plot_style = ("#9467bd", "-", "P")
+    unsupported_backbones = {
+        "stylegan2": "its scale/shift acts on StyleGAN v1's AdaIN outputs (normalised statistics); StyleGAN2's "
+        "demodulated convs have no normalisation layer to adapt, and no paper defines the port"
+    }
     summary = "train a per-channel scale/shift after every G layer and all of D; every G weight frozen"
 
     def __init__(self, source, target: TargetSpec):

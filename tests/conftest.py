@@ -83,6 +83,26 @@ def tiny_source(cache_dir):
 
 
 @pytest.fixture(scope="session")
+def tiny_source_stylegan2(cache_dir):
+    """The tiny source on the StyleGAN2 backbone, pretrained a few steps with StyleGAN2's recipe."""
+    from benchmark.nets.stylegan2 import StyleGAN2Config
+    from benchmark.sources import load_source
+
+    widths = {k: v for k, v in TINY_BACKBONE.items() if k != "fused_min_resolution"}  # a v1-only field
+    backbone = StyleGAN2Config(resolution=32, image_channels=1, **widths)
+    return load_source(
+        "toy-pretrain", None, backbone=backbone, classes=[0, 1, 2, 3, 4, 5, 6], steps=6, batch_size=8,
+        cache_dir=cache_dir, progress=False, name="toy-stylegan2",
+    )  # fmt: skip
+
+
+@pytest.fixture(params=["stylegan1", "stylegan2"])
+def backbone_source(request):
+    """The tiny source on each registered backbone (a test using it runs once per backbone)."""
+    return request.getfixturevalue("tiny_source" if request.param == "stylegan1" else "tiny_source_stylegan2")
+
+
+@pytest.fixture(scope="session")
 def slurm_cluster():
     """A one-node SLURM cluster (munged, slurmctld, slurmd on localhost) for the session; SLURM_CONF points at it.
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from benchmark.nets.backbone import BACKBONES, BackboneDiscriminator, BackboneGenerator
 from benchmark.nets.layers import (
     AdaptiveInstanceNorm,
     Blur,
@@ -48,9 +50,13 @@ def resolution_index(resolution: int) -> int:
     return index
 
 
+@BACKBONES.register()
 @dataclass(frozen=True)
 class BackboneConfig:
-    """Shape of a StyleGAN v1 backbone.
+    """Shape of a StyleGAN v1 backbone (registered as ``stylegan1``).
+
+    Its recipe is ``TrainConfig``'s defaults, the StyleGAN v1 fine-tuning recipe of FreezeD and
+    MineGAN (R1 every step, mapping network at lr x 0.01, constant EMA decay 0.999).
 
     Args:
         resolution: output size in pixels (256 for the FFHQ source, 32 for the toy suite).
@@ -69,6 +75,10 @@ class BackboneConfig:
     image_channels: int = 3
     fused_min_resolution: int = 128
 
+    name: ClassVar[str] = "stylegan1"
+    recipe: ClassVar[dict] = {}  # TrainConfig's defaults are this backbone's recipe
+    recipe_source: ClassVar[str] = "StyleGAN v1 fine-tuning as FreezeD's and MineGAN's finetune.py run it"
+
     def __post_init__(self):
         resolution_index(self.resolution)
         object.__setattr__(self, "channels", {int(k): int(v) for k, v in self.channels.items()})
@@ -82,6 +92,17 @@ class BackboneConfig:
     def resolutions(self) -> list[int]:
         """4, 8, ..., resolution."""
         return [4 * 2**i for i in range(resolution_index(self.resolution) + 1)]
+
+    @property
+    def n_styles(self) -> int:
+        """Style inputs of the synthesis network: one per block (style mixing picks a crossover among them)."""
+        return len(self.resolutions)
+
+    def generator(self, n_classes: int = 0) -> StyledGenerator:
+        return StyledGenerator(self, n_classes)
+
+    def discriminator(self, n_classes: int = 0) -> Discriminator:
+        return Discriminator(self, n_classes)
 
     @property
     def step(self) -> int:
@@ -174,8 +195,15 @@ class Synthesis(nn.Module):
         image = self.to_rgb[str(self.config.step)](out)
         return (image, block_outputs) if return_block_outputs else image
 
+    def from_ws(self, ws: torch.Tensor, noise: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Images from per-block styles ws (B, n_blocks, style_dim): block i takes ws[:, i]."""
+        out = None
+        for i, block in enumerate(self.progression.values()):
+            out = block(out, ws[:, i], noise[i])
+        return self.to_rgb[str(self.config.step)](out)
 
-class StyledGenerator(nn.Module):
+
+class StyledGenerator(BackboneGenerator):
     """z -> PixelNorm -> mapping MLP -> w -> synthesis; optional zero-initialised class embedding.
 
     The class embedding is added to z before the mapping network and starts at zero, so a
@@ -237,6 +265,28 @@ class StyledGenerator(nn.Module):
             noise = self.make_noise(z.shape[0], z.device)
         return self.generator(styles, noise, crossover, return_block_outputs)
 
+    def styles(
+        self,
+        z: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        mix_z: torch.Tensor | None = None,
+        crossover: int | torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Per-block styles ws (B, n_styles, style_dim): z's w for blocks 0..crossover, mix_z's after
+        (the same styles ``forward`` uses); with ``synthesis`` it gives the path-length penalty its w."""
+        w = self.mapping(z, labels)
+        ws = w[:, None].expand(-1, self.config.n_styles, -1)
+        if mix_z is None:
+            return ws
+        first = torch.arange(self.config.n_styles, device=z.device) <= torch.as_tensor(crossover, device=z.device)
+        return torch.where(first[None, :, None], ws, self.mapping(mix_z, labels)[:, None])
+
+    def synthesis(self, ws: torch.Tensor, noise: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """Images from per-block styles ws (B, n_styles, style_dim); noise drawn when omitted."""
+        if noise is None:
+            noise = self.make_noise(ws.shape[0], ws.device)
+        return self.generator.from_ws(ws, noise)
+
     # -- addressing parts for freezing ---------------------------------------------------------
     def parts(self) -> dict[str, nn.Module]:
         """Named parts: ``mapping``, ``block4`` .. ``block{resolution}``, ``to_rgb``, ``class_embed``."""
@@ -283,7 +333,7 @@ def minibatch_stddev(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([x, std.expand(x.shape[0], 1, x.shape[2], x.shape[3])], 1)
 
 
-class Discriminator(nn.Module):
+class Discriminator(BackboneDiscriminator):
     """rosinality's ``Discriminator(from_rgb_activate=True)`` at one resolution, plus a projection head.
 
     Args:

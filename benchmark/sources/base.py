@@ -9,21 +9,28 @@ Methods never read checkpoints themselves: they ask the source for fresh network
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
 from benchmark.errors import BenchmarkError, abbreviate
-from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
+from benchmark.nets import BackboneDiscriminator, BackboneGenerator
 from benchmark.registry import Registry
 
 SOURCES: Registry = Registry(
     "source",
     contract="a callable loader(path, *, cache_dir, device, **options) -> Source with G (EMA) and D weights; "
-    "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it; "
+    "a loader of a file may carry preflight(path) -> str, which --dry-run calls to check the file without loading it, "
+    "and backbone (the registered backbone name its files hold); "
     "a loader that pretrains its source carries trained_by_harness = True and takes backbone, name and progress "
     "instead of a path and a resolution",
-    plugins=("benchmark.sources.rosinality", "benchmark.sources.toy"),
+    plugins=(
+        "benchmark.sources.nvlabs",
+        "benchmark.sources.rosinality",
+        "benchmark.sources.rosinality2",
+        "benchmark.sources.toy",
+    ),
 )
 
 # Keys a conditional network adds on top of an unconditional source (zero-initialised).
@@ -36,7 +43,7 @@ EMA_START = "_ema_start"
 
 @dataclass
 class Source:
-    """A pretrained (or, with no weights, randomly initialised) StyleGAN v1.
+    """A pretrained (or, with no weights, randomly initialised) GAN of a registered backbone.
 
     A pretrained GAN has two generators: the one the optimizer trained (rosinality's
     ``generator``) and its moving average (``g_running``), which the source's samples come from.
@@ -45,7 +52,7 @@ class Source:
 
     Args:
         name: the source's name in the suite.
-        config: the backbone shape.
+        config: the backbone's config (``benchmark.nets.BACKBONES``), which builds its networks.
         g_state: the trained generator's state dict (``generator``), where fine-tuning starts.
         d_state: the discriminator's state dict; None when the source has no D.
         provenance: where the weights came from (path, hash, pretraining config), for run folders.
@@ -54,17 +61,17 @@ class Source:
     """
 
     name: str
-    config: BackboneConfig
+    config: Any  # a registered backbone's config (BackboneConfig, StyleGAN2Config)
     g_state: dict[str, torch.Tensor] | None
     d_state: dict[str, torch.Tensor] | None
     provenance: dict = field(default_factory=dict)
     g_ema_state: dict[str, torch.Tensor] | None = None
 
     @classmethod
-    def untrained(cls, config: BackboneConfig, name: str = "random-init") -> Source:
+    def untrained(cls, config, name: str = "random-init") -> Source:
         return cls(name, config, None, None, {"kind": "random-init"})
 
-    def build_generator(self, n_classes: int = 0, pretrained: bool = True, ema: bool = False) -> StyledGenerator:
+    def build_generator(self, n_classes: int = 0, pretrained: bool = True, ema: bool = False) -> BackboneGenerator:
         """A new generator (with a zero-initialised label path when n_classes > 0).
 
         Args:
@@ -74,7 +81,7 @@ class Source:
                 parameter is marked with its EMA value (``EMA_START``) so the harness's moving
                 average of a method's G starts from ``g_running``.
         """
-        G = StyledGenerator(self.config, n_classes)
+        G = self.config.generator(n_classes)
         if pretrained:
             ema_state = self.g_ema_state if self.g_ema_state is not None else self.g_state
             _load(G, ema_state if ema else self.g_state, f"source {self.name!r} generator")
@@ -84,17 +91,17 @@ class Source:
                         setattr(p, EMA_START, self.g_ema_state[key])
         return G
 
-    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> Discriminator:
-        D = Discriminator(self.config, n_classes)
+    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> BackboneDiscriminator:
+        D = self.config.discriminator(n_classes)
         if pretrained:
             _load(D, self.d_state, f"source {self.name!r} discriminator")
         return D
 
 
-def reinitialize_parts(G: StyledGenerator, part_names: list[str]) -> None:
+def reinitialize_parts(G: BackboneGenerator, part_names: list[str]) -> None:
     """Give the named parts of a source-built generator fresh random weights (torch's global RNG),
     as a new module would have; their moving average then starts from the new weights too."""
-    fresh = StyledGenerator(G.config, G.n_classes).to(next(G.parameters()).device)
+    fresh = G.config.generator(G.n_classes).to(next(G.parameters()).device)
     parts, fresh_parts = G.parts(), fresh.parts()
     for name in part_names:
         parts[name].load_state_dict(fresh_parts[name].state_dict())
@@ -117,6 +124,12 @@ def _load(net: nn.Module, state: dict | None, what: str) -> None:
 
 def _short(keys: list[str]) -> str:
     return abbreviate(keys, 5) if keys else "none"
+
+
+def source_backbone(kind: str) -> str | None:
+    """The backbone a source kind's files hold (a loader's ``backbone`` attribute), or None for a kind
+    that builds whatever backbone the suite names (the harness-pretrained toy sources)."""
+    return getattr(SOURCES.get(kind), "backbone", None)
 
 
 def trained_by_harness(kind: str) -> bool:

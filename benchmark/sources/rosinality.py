@@ -33,6 +33,8 @@ from benchmark.files import check_file
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.nets.stylegan import N_ROSINALITY_BLOCKS, ROSINALITY_CHANNELS, resolution_index
 from benchmark.sources.base import SOURCES, Source
+from benchmark.sources.rosinality2 import KIND as STYLEGAN2_KIND
+from benchmark.sources.rosinality2 import checkpoint_strings, stylegan_version
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +114,11 @@ def check_checkpoint_file(path) -> str:
     path = Path(path).expanduser()
     if path.is_dir():
         raise BenchmarkError(f"{path} is a folder, not a checkpoint file: pass the file inside it; {WHERE_TO_GET}")
+    if stylegan_version(checkpoint_strings(path)) == "stylegan2":  # read from the pickle's keys, before check_file
+        raise BenchmarkError(
+            f"{path}: it is a rosinality StyleGAN2 (stylegan2-pytorch) checkpoint; use source kind "
+            f"{STYLEGAN2_KIND!r} for it"
+        )
     return check_file(path, "checkpoint", f"{path}: cannot be read as a torch checkpoint", WHERE_TO_GET).what
 
 
@@ -329,3 +336,4 @@ def load_rosinality_stylegan1(
 
 # What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.
 load_rosinality_stylegan1.preflight = check_checkpoint_file
+load_rosinality_stylegan1.backbone = "stylegan1"

@@ -21,7 +21,6 @@ from benchmark.config import TrainConfig
 from benchmark.errors import BenchmarkError
 from benchmark.io import atomic_torch_save, config_hash, read_cached
 from benchmark.method import Method, TargetSpec
-from benchmark.nets import BackboneConfig
 from benchmark.sources.base import SOURCES, Source
 from benchmark.trainer import TrainData, Trainer
 from datasets import build_dataset
@@ -34,7 +33,7 @@ log = logging.getLogger(__name__)
 def pretrain_toy_source(
     path=None,
     *,
-    backbone: BackboneConfig,
+    backbone,
     dataset: str = "mnist5k",
     classes: list | None = None,
     data_root: str | None = None,
@@ -55,7 +54,8 @@ def pretrain_toy_source(
     """Pretrain (or load from the cache) a StyleGAN on ``dataset`` restricted to ``classes``.
 
     Args:
-        backbone: the suite's backbone shape.
+        backbone: the suite's backbone config (any registered backbone); pretraining runs its
+            recipe (``backbone.recipe``) under the options below.
         dataset, classes, data_root: the source domain (a registered loader's train split and a
             class subset; by default the toy suite's MNIST digits).
         steps, batch_size, lr, r1_gamma, r1_every, mixing_prob, ema_decay, mapping_lr_mult, seed: the
@@ -124,8 +124,8 @@ def _pretrain(name, backbone, dataset, classes, data_root, train, seed, cached, 
     target = TargetSpec(len(prepared.class_names), False, backbone.resolution, backbone.image_channels, len(prepared))
     method = _FromRandomWeights(Source.untrained(backbone), target)
     config = dataclasses.replace(
-        TrainConfig(),
-        **train,
+        TrainConfig(**backbone.recipe),  # the backbone's own recipe (StyleGAN2's lazy R1 and path length) ...
+        **train,  # ... under the source's options
         hflip=False,
         eval_every=max(train["steps"] // 4, 1),
         eval_at_start=False,

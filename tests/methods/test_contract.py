@@ -13,12 +13,20 @@ import dataclasses
 import pytest
 import torch
 
+from benchmark.errors import BenchmarkError
 from benchmark.method import METHODS
 from benchmark.trainer import Trainer
 from tests.methods.helpers import make_method, quick_config, toy_data, toy_target
 
-CASES = [(name, 1) for name in METHODS.names()] + [("minegan", 2)]  # (method, sources)
-IDS = [name if sources == 1 else f"{name}-{sources}-sources" for name, sources in CASES]
+BACKBONES = ("stylegan1", "stylegan2")
+# (method, sources, backbone) for every backbone the method runs on; the others are refused (tested below)
+CASES = [
+    (name, sources, backbone)
+    for name, sources in [(name, 1) for name in METHODS.names()] + [("minegan", 2)]
+    for backbone in BACKBONES
+    if backbone not in METHODS.get(name).unsupported_backbones
+]
+IDS = [f"{name}-{sources}-sources-{b}" if sources > 1 else f"{name}-{b}" for name, sources, b in CASES]
 CONDITIONAL = pytest.mark.parametrize("conditional", [False, True], ids=["uncond", "cond"])
 
 
@@ -41,7 +49,11 @@ def _trainer(build, conditional, source, steps, checkpoint_dir=None, evaluate=No
     target = toy_target(conditional, n_classes=2 if conditional else 1)
     torch.manual_seed(seed)
     method = build(source, target)
-    config = quick_config(steps=steps, stage_scale=1e-6, eval_every=2, mixing_prob=0.5)
+    # The backbone's recipe (StyleGAN2's lazy R1 and path length), its regularizers due every 2 steps.
+    recipe = {**source.config.recipe, "r1_every": 1}
+    if recipe.get("lazy_regularization"):
+        recipe.update(r1_every=2, pl_every=2)
+    config = quick_config(**{**recipe, "steps": steps, "stage_scale": 1e-6, "eval_every": 2, "mixing_prob": 0.5})
     return Trainer(
         method, toy_data(target, seed), config, seed=seed, checkpoint_dir=checkpoint_dir, evaluate=evaluate,
         progress=False,
@@ -52,16 +64,34 @@ def _clone(params) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in params}
 
 
-@CONDITIONAL
-@pytest.mark.parametrize(("name", "sources"), CASES, ids=IDS)
-def test_what_trains_moves_the_rest_stays_and_checkpoints_restore_it(name, sources, conditional, tiny_source, tmp_path):
-    assert_trains_what_it_declares_and_restores(registered(name, sources), conditional, tiny_source, tmp_path)
+def _source(request, backbone: str):
+    return request.getfixturevalue("tiny_source" if backbone == "stylegan1" else "tiny_source_stylegan2")
 
 
 @CONDITIONAL
-@pytest.mark.parametrize(("name", "sources"), CASES, ids=IDS)
-def test_a_run_killed_mid_way_resumes_bit_identically(name, sources, conditional, tiny_source, tmp_path):
-    assert_resumes_bit_identically(registered(name, sources), conditional, tiny_source, tmp_path)
+@pytest.mark.parametrize(("name", "sources", "backbone"), CASES, ids=IDS)
+def test_what_trains_moves_the_rest_stays_and_checkpoints_restore_it(
+    name, sources, backbone, conditional, request, tmp_path
+):
+    source = _source(request, backbone)
+    assert_trains_what_it_declares_and_restores(registered(name, sources), conditional, source, tmp_path)
+
+
+@CONDITIONAL
+@pytest.mark.parametrize(("name", "sources", "backbone"), CASES, ids=IDS)
+def test_a_run_killed_mid_way_resumes_bit_identically(name, sources, backbone, conditional, request, tmp_path):
+    assert_resumes_bit_identically(registered(name, sources), conditional, _source(request, backbone), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "backbone"),
+    [(n, b) for n in METHODS.names() for b in BACKBONES if b in METHODS.get(n).unsupported_backbones],
+)
+def test_a_method_refuses_a_backbone_it_cannot_run_on_in_one_line_saying_why(name, backbone, request):
+    reason = METHODS.get(name).unsupported_backbones[backbone]
+    with pytest.raises(BenchmarkError) as err:
+        make_method(name, _source(request, backbone), toy_target())
+    assert str(err.value) == f"method {name!r} cannot run on the {backbone} backbone: {reason}"
 
 
 def assert_trains_what_it_declares_and_restores(build, conditional, source, tmp_path):

@@ -1,0 +1,82 @@
+"""The backbone contract: G and D of every registered StyleGAN share one vocabulary of parts.
+
+A backbone is registered by name in ``BACKBONES`` as its config class (a frozen dataclass:
+``benchmark.nets.stylegan.BackboneConfig`` for ``stylegan1``, ``benchmark.nets.stylegan2.
+StyleGAN2Config`` for ``stylegan2``). A config knows its shape and builds its networks
+(``config.generator(n_classes)``, ``config.discriminator(n_classes)``), and carries the backbone's
+official training recipe (``recipe``: ``TrainConfig`` fields), which suites on that backbone
+start from. Methods speak only this vocabulary, never a backbone's classes:
+
+Generator (``BackboneGenerator``): ``mapping(z, labels) -> w`` (B, style_dim), ``make_noise``,
+``forward(z, labels, noise, mix_z, crossover, return_block_outputs)``, and ``parts()`` naming
+``mapping``, ``block{r}`` for r = 4 .. resolution (what runs at r px), ``to_rgb`` (the last
+to_rgb) and, when conditional, ``class_embed`` (a zero-initialised embedding added to z before
+the mapping network, so a conditional G built from an unconditional source starts as the source).
+
+Discriminator (``BackboneDiscriminator``): ``features(x) -> (h, {r: block output})`` with blocks
+keyed by their *input* resolution, ``head(h, labels) -> logits (B,)``, and ``parts()`` naming
+``from_rgb``, ``block{r}`` for r = resolution .. 4, ``linear`` (the last layer) and, when
+conditional, ``class_projection`` (zero-initialised projection, Miyato & Koyama 2018).
+
+A method that cannot run on a backbone says why in ``Method.unsupported_backbones``; the dry run
+refuses such a cell in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import nn
+
+from benchmark.errors import BenchmarkError
+from benchmark.registry import Registry
+
+BACKBONES: Registry = Registry(
+    "backbone",
+    contract="a frozen config dataclass with name, resolution, style_dim, image_channels, resolutions, n_styles "
+    "(style inputs of the synthesis network), recipe (TrainConfig fields of the official training recipe), "
+    "to_dict(), generator(n_classes) -> BackboneGenerator and discriminator(n_classes) -> BackboneDiscriminator",
+    plugins=("benchmark.nets.stylegan", "benchmark.nets.stylegan2"),
+)
+
+
+class BackboneGenerator(nn.Module):
+    """Base of every backbone's generator: the marker the harness finds a G by (mapping network
+    learning rates, style mixing), and the vocabulary methods address it with (module docstring)."""
+
+    def parts(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def mapping_network(self) -> nn.Module:
+        """The z -> w MLP (its parameters take ``train.mapping_lr_mult``)."""
+        return self.parts()["mapping"]
+
+
+class BackboneDiscriminator(nn.Module):
+    """Base of every backbone's discriminator (module docstring)."""
+
+    def parts(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+
+def backbone_config(raw: dict, where: str = "backbone"):
+    """A backbone config from a suite's ``backbone:`` section: ``name`` (default ``stylegan1``) picks
+    the registered config class, the other keys are its fields.
+
+    Raises:
+        BenchmarkError: an unknown backbone name or field, or an invalid value.
+    """
+    raw = dict(raw)
+    cls = BACKBONES.get(raw.pop("name", "stylegan1"))
+    valid = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw) - set(valid))
+    if unknown:
+        raise BenchmarkError(
+            f"{where}: unknown key(s) {', '.join(unknown)} for backbone {cls.name!r}; "
+            f"valid keys: name, {', '.join(valid)}"
+        )
+    try:
+        return cls(**raw)
+    except (TypeError, ValueError) as exc:
+        raise BenchmarkError(f"{where}: {exc}") from None
