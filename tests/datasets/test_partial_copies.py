@@ -109,6 +109,9 @@ def test_empty_class_folders_are_named_and_a_dataset_without_breed_folders_says_
     assert f"{first.name} ({first})" in report["problems"][0]
     with pytest.raises(BenchmarkError, match=f"in {first};"):
         build_dataset("insect30", root).records()
+    (tmp_path / "mine" / "b").mkdir(parents=True)  # the folder data set: one class per sub-folder, b empty
+    write_jpeg(tmp_path / "mine" / "a" / "x.jpg")
+    assert f"b ({tmp_path / 'mine' / 'b'})" in inspect_dataset("folder", tmp_path / "mine")["problems"][0]
     dogs = build_layout("stanford_dogs", tmp_path / "dogs").root
     for path in (dogs / "Images").iterdir():
         shutil.rmtree(path)
