@@ -205,7 +205,8 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"{len(loader.class_names())} classes{absent}"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
-    for spec in (s for s in suite.sources.values() if s.name in used_sources(suite)):
+    used = used_sources(suite)
+    for spec in (s for s in suite.sources.values() if s.name in used):
         if trained_by_harness(spec.kind):
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")
         elif spec.path is None:
