@@ -51,6 +51,8 @@ def test_the_patch_discriminator_scores_32_x_32_patches_at_256_px():
     target = toy_target()
     method = make_method("cdc", source, toy_target())
     assert method.patch_head.layer == "block64.conv2"  # Patch_Discriminator's feat[0] at 256 px
+    state = method.state_dict()
+    assert not any(k.startswith("G_source.") for k in state) and "anchors.anchors" in state  # checkpoint contents
     images = torch.randn(2, 3, 256, 256)
     assert method.discriminate(images, None, _ctx(1)).shape == (2, 32 * 32)  # a patch step: 32 x 32 logits each
     assert method.discriminate(images, None, _ctx(4)).shape == (2,)  # an anchor step: the image-level D
