@@ -97,3 +97,29 @@ def test_ada_settings_stay_out_of_the_resolved_config_when_off():
     assert TrainConfig(ada=True).to_dict()["ada_target"] == 0.6
     with pytest.raises(BenchmarkError, match="ada_target"):
         dataclasses.replace(TrainConfig(), ada_target=1.5)
+
+
+def test_a_method_entry_turns_ada_on_for_its_own_cells_only():
+    from benchmark.config import parse_suite
+    from benchmark.runner import expand_cells
+    from tests.conftest import tiny_suite
+
+    plain = expand_cells(parse_suite(tiny_suite(methods=["transfergan"])))
+    suite = parse_suite(tiny_suite(methods=["transfergan", {"name": "transfergan", "label": "tgan-ada",
+                                                            "train": {"ada": True, "ada_target": 0.5}}]))  # fmt: skip
+    cells = {c.cell_id: c for c in expand_cells(suite)}
+    ada = cells["digit7-5shot-tgan-ada-s0"]
+    assert ada.train.ada and ada.train.ada_target == 0.5 and ada.resolved()["train"]["ada"] is True
+    assert "train" not in ada.resolved()["method"]  # recorded once, where it acts
+    assert not cells["digit7-5shot-transfergan-s0"].train.ada
+    assert {c.cell_id: c.key for c in plain} == {k: c.key for k, c in cells.items() if "tgan-ada" not in k}
+
+    for entry, message in (
+        (
+            {"name": "transfergan", "train": {"lr": 0.1}},
+            r"methods\[0\]\.train: lr cannot be set per method; valid: ada",
+        ),
+        ({"name": "transfergan", "train": {"ada": True, "ada_every": 0}}, "ada_every must be a positive integer"),
+    ):
+        with pytest.raises(BenchmarkError, match=message):
+            parse_suite(tiny_suite(methods=[entry]))
