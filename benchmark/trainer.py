@@ -27,7 +27,7 @@ from benchmark.io import atomic_torch_save
 from benchmark.method import Method, accumulate_gradients, accumulate_regularization, regularization_due
 from benchmark.nets import count_parameters
 from benchmark.schedule import Span, resolve_schedule
-from benchmark.step import Batch, Latents, PathLength, StepContext
+from benchmark.step import Batch, Latents, PathLength, StepContext, StepEnd
 
 log = logging.getLogger(__name__)
 
@@ -393,10 +393,11 @@ class Trainer:
                     optimizer.step()
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0) + v.float()
+            t = self.step
+            decay = min(cfg.ema_decay, (1 + t) / (10 + t)) if cfg.ema_rampup else cfg.ema_decay
             if "G" in stage.phases:
-                t = self.step
-                decay = min(cfg.ema_decay, (1 + t) / (10 + t)) if cfg.ema_rampup else cfg.ema_decay
                 update_ema(self.method.G_ema, self.method.G, decay)
+            self.method.after_step(StepEnd(self.step, self.schedule, self.data.images, self.data.labels, decay))
             self.step += 1
             count += 1
             bar.update(1)
