@@ -1,6 +1,7 @@
 """Command line: run a suite, list what is registered, write reports, inspect a dataset.
 
     python run_benchmark.py --suite toy [--methods ...] [--seeds ...] [--device ...] [--out DIR] [--dry-run]
+    python run_benchmark.py --suite toy --target-folder DIR --budget smoke   (your own images as the target)
     python run_benchmark.py list
     python run_benchmark.py report --out DIR
     python run_benchmark.py status --out DIR [--suite NAME]
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT}/)")
     run.add_argument("--cache-dir", default=None, help="cache for sources, images, features ($GTB_CACHE_DIR)")
     run.add_argument("--data-root", default=None, help="root folder of the suite's dataset")
+    run.add_argument(
+        "--target-folder",
+        default=None,
+        metavar="DIR",
+        help="your own images as the only target: a folder of images, a folder of class folders, or an LMDB "
+        "(all images train and are scored against)",
+    )
     run.add_argument("--source-ckpt", default=None, help="pretrained source checkpoint (real suites)")
     run.add_argument("--budget", default=None, help="a named budget, e.g. 'smoke' for seconds-long runs")
     run.add_argument("--dry-run", action="store_true", help="print the resolved suite and its cells, then exit")
@@ -200,6 +208,7 @@ def cmd_run(args) -> int:
         budget=args.budget,
         data_root=args.data_root,
         source_ckpt=args.source_ckpt,
+        target_folder=args.target_folder,
     )
     executor, slurm_options = _executor(args, suite)
     device = args.device or (_slurm_device(slurm_options) if executor == "slurm" else default_device())
@@ -365,6 +374,8 @@ def cmd_list(args) -> int:
         loader = DATASETS.get(name)
         where = f" [in --data-root or its {loader.subfolders[0]}/]" if loader.subfolders else ""
         print(f"  {name:<14} {loader.layout}{where}")
+        if getattr(loader, "spec", None) is not None:  # a published few-shot set: say where each part comes from
+            print(f"  {'':<14} from {loader.homepage}")
     print(f"sources: {', '.join(SOURCES)}")
     print(f"feature extractors: {', '.join(FEATURES)}")
     print("suites:")

@@ -649,8 +649,13 @@ def load_suite(
     budget: str | None = None,
     data_root: str | None = None,
     source_ckpt: str | None = None,
+    target_folder: str | None = None,
 ) -> SuiteConfig:
-    """Read, override and validate a suite."""
+    """Read, override and validate a suite.
+
+    ``target_folder`` replaces the suite's targets by one: that folder, read by the ``folder`` data
+    set (``--target-folder``).
+    """
     path = suite_path(name_or_path)
     raw = read_suite(path)
     if budget:
@@ -674,6 +679,8 @@ def load_suite(
             targets=tuple(dataclasses.replace(t, data_root=data_root) for t in suite.targets),
             data_root=data_root,  # also where harness-pretrained sources find a dataset that needs one
         )
+    if target_folder:
+        suite = dataclasses.replace(suite, targets=(folder_target(target_folder),))
     # Checkpoints of real sources: --source-ckpt wins, then the suite's path, then $GTB_SOURCE_CKPT.
     sources = {}
     for name, spec in suite.sources.items():
@@ -681,6 +688,20 @@ def load_suite(
             spec = dataclasses.replace(spec, path=source_ckpt or spec.path or os.environ.get("GTB_SOURCE_CKPT"))
         sources[name] = spec
     return dataclasses.replace(suite, sources=sources)
+
+
+def folder_target(path: str) -> TargetConfig:
+    """A user's own folder as a suite's target: all its images train (they are the few shots) and are
+    the evaluation set, unconditional; named after the folder."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        problem = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise BenchmarkError(
+            f"--target-folder {path} {problem}: pass a folder of images (one class), a folder of class "
+            "folders, or an LMDB folder written by prepare_data.py"
+        )
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", folder.resolve().name).strip("-.") or "folder"
+    return TargetConfig(name=name, dataset="folder", shots=(None,), data_root=str(folder))
 
 
 def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:

@@ -56,11 +56,19 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
 def backbone_line(suite: SuiteConfig) -> str:
     """The backbone and the recipe in force: the backbone's official settings, and any the suite overrides."""
     backbone, train = suite.backbone, suite.train
-    recipe = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in backbone.recipe.items())
+    recipe = ", ".join(f"{k} {_shown(v)}" for k, v in backbone.recipe.items())
     line = f"# backbone: {backbone.name} at {backbone.resolution} px; recipe: {backbone.recipe_source}"
     line += f" ({recipe})" if recipe else " (the train defaults)"
-    overridden = [f"{k} {getattr(train, k)} (recipe {v})" for k, v in backbone.recipe.items() if getattr(train, k) != v]
+    overridden = [
+        f"{k} {_shown(getattr(train, k))} (recipe {_shown(v)})"
+        for k, v in backbone.recipe.items()
+        if getattr(train, k) != v
+    ]
     return line + (f"; the suite overrides {', '.join(overridden)}" if overridden else "")
+
+
+def _shown(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _metric_names(groups, conditional: bool) -> list[str]:

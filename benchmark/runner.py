@@ -192,6 +192,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
                 f"{len(loader.class_names())} classes"
             )
+            lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
     for spec in suite.sources.values():
         if trained_by_harness(spec.kind):
             lines.append(f"source {spec.name}: pretrained by the harness ({spec.kind})")

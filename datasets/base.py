@@ -167,6 +167,10 @@ class DatasetLoader:
         shown = abbreviate([str(n) for n in names], 10)
         raise BenchmarkError(f"{self.name}: unknown class {cls!r}; classes are: {shown}")
 
+    def listing_notes(self) -> list[str]:
+        """What the listing left out or read specially (hidden files, non-images), for ``inspect-data``."""
+        return []
+
     def records(self) -> list[Record]:
         return self._resolve()[0]
 

@@ -87,6 +87,7 @@ def inspect_dataset(
         "empty_classes": empty,
         "problems": problems,
         "n_problems": n_problems,
+        "notes": loader.listing_notes(),
     }
 
 
@@ -99,6 +100,7 @@ def format_inspection(report: dict) -> str:
     ]
     width = min(40, max((len(c) for c in report["per_class"]), default=5))
     lines += [f"  {c:<{width}}  {n:>7}" for c, n in report["per_class"].items()]
+    lines += [f"note: {note}" for note in report.get("notes", [])]
     shown, total = len(report["problems"]), report["n_problems"]
     if total:
         lines.append(f"problems ({total}, first {shown} shown):" if total > shown else f"problems ({total}):")

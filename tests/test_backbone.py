@@ -4,18 +4,22 @@ optimizer steps of their own, and the path-length penalty as its formula."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+import yaml
 
 from benchmark.config import TrainConfig, parse_suite
 from benchmark.errors import BenchmarkError
 from benchmark.losses import path_length_penalty
-from benchmark.method import Method, TargetSpec
+from benchmark.method import METHODS, Method, TargetSpec
 from benchmark.nets import BACKBONES, BackboneConfig, backbone_config
 from benchmark.sources import Source
 from benchmark.trainer import Trainer
-from tests.conftest import TINY_BACKBONE, tiny_suite
+from tests.conftest import TINY_BACKBONE, tiny_suite, write_suite
 from tests.methods.helpers import quick_config, toy_data, toy_target
+from tests.test_cli import run_cli
 
 
 def test_backbones_are_registered_and_named_in_a_suite():
@@ -151,3 +155,34 @@ def test_a_source_built_for_one_backbone_builds_its_networks(tiny_source):
     G, D = source.build_generator(2, pretrained=False), source.build_discriminator(2, pretrained=False)
     assert type(G) is type(tiny_source.config.generator()) and G.n_classes == 2 and D.n_classes == 2
     assert TargetSpec(1, False, 32, 1, 3).label_classes == 0
+
+
+def _stylegan2_suite() -> dict:
+    widths = {k: v for k, v in TINY_BACKBONE.items() if k != "fused_min_resolution"}  # a v1-only field
+    target = {"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}
+    methods = ["transfergan", {"name": "minegan", "options": {"miner_steps": 1}}]
+    return tiny_suite(name="tiny-sg2", backbone={"name": "stylegan2", **widths}, methods=methods, targets=[target])
+
+
+def test_a_stylegan2_suite_runs_end_to_end_with_its_recipe_and_refuses_v1_only_methods(tmp_path, cache_dir):
+    suite = write_suite(tmp_path / "sg2.yaml", _stylegan2_suite())
+    dry = run_cli("--suite", suite, "--dry-run", cache_dir=cache_dir)
+    assert dry.returncode == 0, dry.stderr
+    assert "# backbone: stylegan2 at 32 px; recipe: rosinality stylegan2-pytorch train.py (" in dry.stdout
+    assert "the suite overrides r1_every 2 (recipe 16)" in dry.stdout  # the tiny suite's own r1_every
+
+    out = tmp_path / "out"
+    run = run_cli("--suite", suite, "--out", out, "--no-progress", "--budget", "smoke", cache_dir=cache_dir)
+    assert run.returncode == 0, run.stderr
+    for folder in sorted((out / "runs" / "tiny-sg2").iterdir()):
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        assert config["backbone"]["name"] == "stylegan2"
+        assert config["train"]["lazy_regularization"] is True and config["train"]["pl_weight"] == 2.0
+        assert json.loads((folder / "result.json").read_text())["status"] == "finished"
+
+    refused = run_cli("--suite", suite, "--methods", "hypermod", "--dry-run", cache_dir=cache_dir)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    reason = METHODS.get("hypermod").unsupported_backbones["stylegan2"]
+    assert refused.stderr.strip().splitlines() == [
+        f"error: method 'hypermod' cannot run on the stylegan2 backbone: {reason}"
+    ]

@@ -25,7 +25,12 @@ SOURCES: Registry = Registry(
     "and backbone (the registered backbone name its files hold); "
     "a loader that pretrains its source carries trained_by_harness = True and takes backbone, name and progress "
     "instead of a path and a resolution",
-    plugins=("benchmark.sources.rosinality", "benchmark.sources.rosinality2", "benchmark.sources.toy"),
+    plugins=(
+        "benchmark.sources.nvlabs",
+        "benchmark.sources.rosinality",
+        "benchmark.sources.rosinality2",
+        "benchmark.sources.toy",
+    ),
 )
 
 # Keys a conditional network adds on top of an unconditional source (zero-initialised).

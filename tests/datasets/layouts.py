@@ -351,6 +351,10 @@ BUILDERS: dict[str, Callable[[Path], Layout]] = {
 }
 
 
+# The image-folder data sets (folder, lmdb, the named 10-shot sets) have their own module, which adds them.
+import tests.datasets.image_folder_layouts  # noqa: E402, F401
+
+
 def build_layout(dataset: str, root: str | Path) -> Layout:
     """Write the miniature layout of ``dataset`` into ``root`` (created) and say what it holds."""
     root = Path(root)

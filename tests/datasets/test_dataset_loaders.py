@@ -13,7 +13,8 @@ from datasets.preprocess import prepare_images
 from tests.datasets.layouts import BUILDERS, build_layout, jpeg_bytes
 
 FILE_LOADERS = [n for n in DATASETS.names() if DATASETS.get(n).needs_root]
-IMAGE_FILE_LOADERS = [n for n in FILE_LOADERS if n != "mnist"]  # mnist's images live inside IDX files
+# mnist's images live inside IDX files, lmdb's inside its database (tests/datasets/test_folder_and_lmdb.py)
+IMAGE_FILE_LOADERS = [n for n in FILE_LOADERS if n not in ("mnist", "lmdb")]
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +59,8 @@ def test_records_classes_and_boxes_match_the_official_layout(name, layouts):
 @pytest.mark.parametrize("name", FILE_LOADERS)
 def test_a_class_subset_by_name_and_index_is_relabelled_in_the_order_asked(name, layouts):
     layout = layouts[name]
+    if len(layout.classes) < 2:
+        pytest.skip("a one-class data set has no subset to reorder")
     loader = build_dataset(name, layout.root, classes=[layout.classes[-1], 0], **layout.options)
     assert loader.class_names() == [layout.classes[-1], layout.classes[0]]
     remap = {len(layout.classes) - 1: 0, 0: 1}
