@@ -5,6 +5,7 @@ Importing this package registers them all; ``benchmark.method.METHODS`` does so 
 
 from methods import (  # noqa: F401  (importing registers each family)
     adafm,
+    adam,
     finetune,
     freeze,
     hypermod,
