@@ -221,6 +221,11 @@ class Method(nn.Module):
         may read and change its own state here (buffers, weights it holds fixed); it must draw any
         randomness from generators of its own, never the training RNG. The default does nothing."""
 
+    def held_fixed(self) -> list[nn.Parameter]:
+        """Trainable parameters the method holds fixed at the moment as a whole (e.g. RICK's layers whose
+        every filter is frozen or pruned): the contract tests do not expect them to move. Default none."""
+        return []
+
     def extra_state(self) -> dict:
         """JSON-able facts to write into the run folder at the end (e.g. MineGAN's selector p_i)."""
         return {}

@@ -12,5 +12,6 @@ from methods import (  # noqa: F401  (importing registers each family)
     minegan,
     reconstruction,
     regularized,
+    rick,
     scaleshift,
 )
