@@ -1,4 +1,4 @@
-"""RICK: pruned filters stay zero (EMA included), frozen ones bit-identical; the sets grow as stated and are checkpointed."""
+"""RICK: pruned filters stay zero (EMA included), frozen ones bit-identical; the sets are as stated and checkpointed."""
 
 from __future__ import annotations
 
