@@ -23,6 +23,13 @@ the same seed, so they train the same parameters from the same values, with R1 e
     the fake loss and the Barlow Twins term on regenerated fakes, ``.item()`` every 10 steps. The
     task network is its own module there, which ``requires_grad(generator, False)`` never
     freezes, so the D step's fakes keep a graph through the modulated weights; so they do here.
+  - transfergan-stylegan2 (StyleGAN2 backbone, 256 px, channel multiplier 2, batch 4 as CDC
+    trains): rosinality stylegan2-pytorch train.py: ``requires_grad`` toggled per phase, latents
+    drawn on the device with mixing decided by ``random.random() < 0.9``, the D step, every 16th
+    iteration an R1 step of its own (``d_regularize``), the G step, every 4th a path-length step
+    on half the batch (``g_regularize``), Adam's lr and betas by the lazy ratios, ``accumulate``
+    with 0.5 ** (32 / 10,000), and the losses read back with ``.item()`` every step
+    (``reduce_loss_dict``). Ours runs the backbone's recipe (``StyleGAN2Config.recipe``).
   The data loader, ``nn.DataParallel`` (one GPU) and logging are left out of both sides.
 
 Timing: ``--warmup`` untimed steps, then ``--steps`` timed ones. Ours reads the trainer's own
@@ -36,6 +43,7 @@ Usage:
     python benchmarks/train_speed.py --device cuda                    # 256 px, the four methods
     python benchmarks/train_speed.py --device cuda --amp --compile    # ours with the opt-ins
     python benchmarks/train_speed.py --tiny --methods transfergan     # a tiny backbone on a CPU
+    python benchmarks/train_speed.py --methods transfergan-stylegan2  # the StyleGAN2 step
 """
 
 from __future__ import annotations
@@ -56,24 +64,28 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmark.config import TrainConfig  # noqa: E402
+from benchmark.losses import path_length_penalty  # noqa: E402
 from benchmark.method import (  # noqa: E402
     Method,
     TargetSpec,
     build_method,  # noqa: E402
 )
-from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator  # noqa: E402
+from benchmark.nets import BackboneConfig  # noqa: E402
+from benchmark.nets.stylegan2 import StyleGAN2Config  # noqa: E402
 from benchmark.sources.base import Source  # noqa: E402
 from benchmark.step import Latents  # noqa: E402
 from benchmark.trainer import TrainData, Trainer  # noqa: E402
 from benchmarks.common import GIB, current_rss_bytes, save_top_ops, start_profiler, synchronize  # noqa: E402
 
-METHODS = ("transfergan", "freezed", "minegan", "hypermod")
+METHODS = ("transfergan", "freezed", "minegan", "hypermod", "transfergan-stylegan2")
+STYLEGAN2_ROW = "transfergan-stylegan2"  # transfergan on the StyleGAN2 backbone, with its recipe
 # The stage each method is timed in: MineGAN's fine-tuning, Hyper-Modulation's adversarial training.
 METHOD_OPTIONS = {"minegan": {"miner_steps": 0}, "hypermod": {"align_steps": 0}}
 # A backbone small enough for a CPU (``--tiny``, gpu_check.py --dry).
 TINY_BACKBONE = BackboneConfig(
     resolution=16, style_dim=16, n_mlp=2, channels={4: 16, 8: 16, 16: 8}, fused_min_resolution=16
 )
+TINY_STYLEGAN2 = StyleGAN2Config(resolution=16, style_dim=16, n_mlp=2, channels={4: 16, 8: 16, 16: 8})
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,7 @@ class Setup:
     """
 
     method: str
-    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    backbone: BackboneConfig | StyleGAN2Config = field(default_factory=BackboneConfig)
     batch: int = 16
     classes: int = 0
     device: str = "cuda"
@@ -116,18 +128,22 @@ class Setup:
 
 
 def default_setup(method: str, device: str, backbone: BackboneConfig | None = None, batch: int = 16) -> Setup:
-    """The issue's sizes: batch 16 and an unconditional target; hypermod batch 10 with 3 classes."""
+    """The issue's sizes: batch 16 and an unconditional target; hypermod batch 10 with 3 classes; the
+    StyleGAN2 row at CDC's batch 4 (1/4 of ``batch``) on the StyleGAN2 backbone (tiny when ``backbone`` is)."""
     backbone = backbone or BackboneConfig(resolution=256)
+    if method == STYLEGAN2_ROW:
+        stylegan2 = TINY_STYLEGAN2 if backbone == TINY_BACKBONE else StyleGAN2Config(resolution=backbone.resolution)
+        return Setup("transfergan", stylegan2, batch=max(1, batch // 4), device=device)
     if method == "hypermod":
         return Setup(method, backbone, batch=max(1, batch * 10 // 16), classes=3, device=device)
     return Setup(method, backbone, batch=batch, device=device)
 
 
-def random_source(backbone: BackboneConfig, seed: int = 0) -> Source:
-    """A Source from random StyledGenerator / Discriminator state dicts (a separate EMA generator too)."""
+def random_source(backbone: BackboneConfig | StyleGAN2Config, seed: int = 0) -> Source:
+    """A Source from random G / D state dicts of ``backbone`` (a separate EMA generator too)."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        g, d, g_ema = StyledGenerator(backbone), Discriminator(backbone), StyledGenerator(backbone)
+        g, d, g_ema = backbone.generator(), backbone.discriminator(), backbone.generator()
     provenance = {"kind": "random-init", "seed": seed}
     return Source("random", backbone, g.state_dict(), d.state_dict(), provenance, g_ema.state_dict())
 
@@ -188,10 +204,11 @@ def measure_ours(
     device = torch.device(setup.device)
     method = build(setup, source)
     extra = profile_steps if profile_if is not None else 0
+    recipe = setup.backbone.recipe or {"r1_every": 1}  # StyleGAN2's own; v1: R1 every step, as the reference
     config = TrainConfig(
+        **recipe,
         steps=warmup + steps + extra,
         batch_size=setup.batch,
-        r1_every=1,
         eval_every=warmup,
         log_every=warmup,
         eval_at_start=False,
@@ -355,14 +372,105 @@ class OfficialStep:
                 p_ema.mul_(self.config.ema_decay).add_(p, alpha=1 - self.config.ema_decay)
 
 
+class OfficialStyleGAN2Step:
+    """One iteration of rosinality stylegan2-pytorch train.py on a method's networks (module docstring).
+
+    Args:
+        method: a built method on the StyleGAN2 backbone (moved to ``device``, given its average here).
+        data: the training images.
+        config: the recipe (lr, betas, R1 and path-length settings, mixing, EMA decay).
+        device: where to train.
+        seed: seeds the batch and mixing draws.
+    """
+
+    def __init__(self, method: Method, data: TrainData, config: TrainConfig, device: torch.device, seed: int):
+        self.method, self.config, self.device = method, config, device
+        method.to(device)
+        method.attach_ema()
+        self.g_params = [p for p in method.G.parameters() if p.requires_grad]
+        self.d_params = [p for p in method.D.parameters() if p.requires_grad]
+
+        def adam(params, every: int) -> torch.optim.Adam:  # train.py: lr * ratio, betas ** ratio
+            ratio = every / (every + 1)
+            return torch.optim.Adam(params, config.lr * ratio, tuple(b**ratio for b in config.betas))
+
+        self.opt_g, self.opt_d = adam(self.g_params, config.pl_every), adam(self.d_params, config.r1_every)
+        self.ema_pairs = list(zip(method.G_ema.parameters(), method.G.parameters()))
+        self.images = data.images.float() / 127.5 - 1  # host memory, as a DataLoader hands them over
+        self.batch_rng = torch.Generator().manual_seed(seed)
+        self.rng = random.Random(seed)
+        self.mean_path_length = torch.zeros((), device=device)
+        self.logged: dict[str, float] = {}
+
+    def batch(self, size: int) -> torch.Tensor:
+        return self.images[torch.randint(len(self.images), (size,), generator=self.batch_rng)].to(self.device)
+
+    def latents(self, size: int) -> Latents:
+        """train.py's mixing_noise: two latents with probability ``mixing``, injected at a random index."""
+        dim, n_styles = self.method.style_dim, self.method.n_style_blocks
+        if self.rng.random() < self.config.mixing_prob:
+            z, mix = torch.randn(2, size, dim, device=self.device).unbind(0)
+            return Latents(z, None, mix, self.rng.randint(1, n_styles - 1) - 1)  # inject_index - 1
+        return Latents(torch.randn(size, dim, device=self.device))
+
+    def __call__(self, i: int, batch_size: int) -> None:
+        m, cfg = self.method, self.config
+        real = self.batch(batch_size)
+
+        _set_requires_grad(self.g_params, False)
+        _set_requires_grad(self.d_params, True)
+        latents = self.latents(batch_size)
+        fake = m.G(latents.z, **latents.as_kwargs())
+        d_loss = F.softplus(-m.D(real)).mean() + F.softplus(m.D(fake)).mean()
+        self.opt_d.zero_grad()
+        d_loss.backward()
+        self.opt_d.step()
+        if i % cfg.r1_every == 0:  # d_regularize
+            real.requires_grad = True
+            real_pred = m.D(real)
+            (grad,) = torch.autograd.grad(real_pred.sum(), real, create_graph=True)
+            r1 = grad.pow(2).reshape(grad.shape[0], -1).sum(1).mean()
+            self.opt_d.zero_grad()
+            (cfg.r1_gamma / 2 * r1 * cfg.r1_every + 0 * real_pred[0]).backward()
+            self.opt_d.step()
+            self.logged["r1"] = r1.item()
+
+        _set_requires_grad(self.g_params, True)
+        _set_requires_grad(self.d_params, False)
+        latents = self.latents(batch_size)
+        g_loss = F.softplus(-m.D(m.G(latents.z, **latents.as_kwargs()))).mean()
+        self.opt_g.zero_grad()
+        g_loss.backward()
+        self.opt_g.step()
+        if i % cfg.pl_every == 0:  # g_regularize
+            latents = self.latents(max(1, batch_size // cfg.pl_batch_shrink))
+            ws = m.G.styles(latents.z, None, latents.mix_z, latents.crossover)
+            images = m.G.synthesis(ws)
+            noise = torch.randn_like(images)
+            penalty, self.mean_path_length = path_length_penalty(images, ws, self.mean_path_length, cfg.pl_decay, noise)
+            self.opt_g.zero_grad()
+            (cfg.pl_weight * cfg.pl_every * penalty + 0 * images[0, 0, 0, 0]).backward()
+            self.opt_g.step()
+            self.logged["path"] = penalty.item()
+        with torch.no_grad():  # accumulate(g_ema, g_module, accum)
+            for p_ema, p in self.ema_pairs:
+                p_ema.mul_(cfg.ema_decay).add_(p, alpha=1 - cfg.ema_decay)
+        self.logged.update(d=d_loss.item(), g=g_loss.item())  # reduce_loss_dict(...).mean().item()
+
+
 def measure_reference(setup: Setup, source: Source, warmup: int = 5, steps: int = 10) -> dict:
-    """Images/s and peak memory of ``OfficialStep`` over ``steps`` iterations after ``warmup``."""
+    """Images/s and peak memory of ``OfficialStep`` (``OfficialStyleGAN2Step`` on StyleGAN2) over
+    ``steps`` iterations after ``warmup``."""
     device = torch.device(setup.device)
     benchmark_mode = torch.backends.cudnn.benchmark
     # Hyper-Modulation's train.py turns cuDNN's benchmark mode on; FreezeD's and MineGAN's leave torch's default.
     torch.backends.cudnn.benchmark = setup.method == "hypermod"
     try:
-        step = OfficialStep(build(setup, source), setup.data(), TrainConfig(), device, setup.seed)
+        if setup.backbone.name == "stylegan2":
+            config = TrainConfig(**setup.backbone.recipe)
+            step = OfficialStyleGAN2Step(build(setup, source), setup.data(), config, device, setup.seed)
+        else:
+            step = OfficialStep(build(setup, source), setup.data(), TrainConfig(), device, setup.seed)
         for i in range(warmup):
             step(i, setup.batch)
         synchronize(device)
@@ -403,16 +511,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     backbone = TINY_BACKBONE if args.tiny else BackboneConfig(resolution=256)
-    source = random_source(backbone)
     print(f"{backbone.resolution} px on {args.device}; ours with amp={args.amp}, compile={args.compile}")
-    print(f"{'method':<12}{'batch':>6}{'ref img/s':>11}{'ours img/s':>12}{'speed':>8}{'ref peak':>11}{'ours peak':>11}")
+    print(f"{'method':<22}{'batch':>6}{'ref img/s':>11}{'ours img/s':>12}{'speed':>8}{'ref peak':>11}{'ours peak':>11}")
     for name in args.methods:
         setup = default_setup(name, args.device, backbone, args.batch)
+        source = random_source(setup.backbone)
         reference = measure_reference(setup, source, args.warmup, args.steps)
         ours = measure_ours(setup, source, args.warmup, args.steps, amp=args.amp, compile=args.compile)
         speed = ours["images_per_second"] / reference["images_per_second"]
         print(
-            f"{name:<12}{setup.batch:>6}{reference['images_per_second']:>11.1f}{ours['images_per_second']:>12.1f}"
+            f"{name:<22}{setup.batch:>6}{reference['images_per_second']:>11.1f}{ours['images_per_second']:>12.1f}"
             f"{speed:>7.2f}x{reference['peak_bytes'] / GIB:>7.2f} GiB{ours['peak_bytes'] / GIB:>7.2f} GiB",
             flush=True,
         )

@@ -999,3 +999,4 @@ def _check_against_backbone(config: StyleGAN2Config, g_state: dict, d_state: dic
 
 # What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.
 load_nvlabs_stylegan2_ada.preflight = check_network_pickle
+load_nvlabs_stylegan2_ada.backbone = "stylegan2"

@@ -106,8 +106,9 @@ def refuse_foreign_pickle(path: Path) -> None:
         head = f.read(1 << 16)
     if head.startswith(b"\x80") and (b"torch_utils" in head or b"dnnlib" in head):
         raise BenchmarkError(
-            f"{path}: it is an NVIDIA StyleGAN network pickle (dnnlib / torch_utils classes), which this source "
-            f"does not read (loading it would run code from the file); {EXPECTED_FORMAT}; {WHERE_TO_GET}"
+            f"{path}: it is an NVIDIA StyleGAN network pickle (dnnlib / torch_utils classes), which source "
+            f"{KIND!r} does not read; give it to source kind 'nvlabs-stylegan2-ada', which reads it without running "
+            f"the code inside"
         )
 
 

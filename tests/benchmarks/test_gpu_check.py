@@ -20,7 +20,8 @@ def test_dry_run_computes_every_row(tmp_path):
     report = json.loads((folder / "table.json").read_text())
     rows = {row["key"]: row for row in report["rows"]}
 
-    expected = [f"train/{m}/{v}" for m in METHODS for v in ("defaults", "opt-in")] + ["fid/path"]
+    expected = [f"train/{m}/{v}" for m in METHODS for v in ("defaults", "opt-in")]
+    expected += ["train/transfergan-stylegan2/defaults", "fid/path"]  # StyleGAN2's recipe against train.py's loop
     expected += [f"metrics/{n}/{metric}" for n in (SMALL, BIG) for metric in METRICS]
     expected += ["smoke/stanford", "tests/gpu"]
     assert [row["key"] for row in report["rows"]] == expected
@@ -36,6 +37,8 @@ def test_dry_run_computes_every_row(tmp_path):
             assert row["values"]["speed_ratio"] > 0 and row["met"] in (True, False)
         assert opt_in["values"]["ours"]["amp"] and not defaults["values"]["ours"]["amp"]
         assert opt_in["values"]["reference"] == defaults["values"]["reference"]  # one reference per method
+    stylegan2 = rows["train/transfergan-stylegan2/defaults"]["values"]
+    assert stylegan2["ours"]["images_per_second"] > 0 and stylegan2["reference"]["images_per_second"] > 0
 
     # The FID path and the metrics' agreement with their references are real checks even at tiny sizes.
     fid = rows["fid/path"]["values"]

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from benchmark.config import TrainConfig
 from benchmark.nets import parameters_of
-from benchmarks.train_speed import TINY_BACKBONE, OfficialStep, build, default_setup, random_source
+from benchmarks.train_speed import (
+    TINY_BACKBONE,
+    OfficialStep,
+    OfficialStyleGAN2Step,
+    build,
+    default_setup,
+    random_source,
+)
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -51,3 +59,25 @@ def test_official_hypermod_step_builds_weights_per_sample():
     before = _snapshot(method.G)
     step(0, setup.batch)
     assert _changed(method.G, before) == hyper  # the hypernetworks and the task network, nothing else
+
+
+def test_official_stylegan2_step_runs_its_lazy_regularizers_as_train_py_does():
+    """rosinality train.py: an R1 step every r1_every iterations, a path-length step every pl_every, each its own
+    Adam step; Adam's lr and betas by the lazy ratios; ours' setup is the same networks on the StyleGAN2 backbone."""
+    setup = default_setup("transfergan-stylegan2", "cpu", TINY_BACKBONE, batch=16)
+    assert setup.method == "transfergan" and setup.backbone.name == "stylegan2" and setup.batch == 4
+    method = build(setup, random_source(setup.backbone))
+    config = TrainConfig(**{**setup.backbone.recipe, "r1_every": 2, "pl_every": 3})
+    step = OfficialStyleGAN2Step(method, setup.data(), config, torch.device("cpu"), seed=0)
+    assert step.opt_d.defaults["lr"] == pytest.approx(0.002 * 2 / 3)
+    assert step.opt_g.defaults["betas"] == pytest.approx((0.0, 0.99 ** (3 / 4)))
+    counts = {"G": 0, "D": 0}
+    for name, opt in (("G", step.opt_g), ("D", step.opt_d)):
+        original = opt.step
+        opt.step = lambda *a, _o=original, _n=name, **k: (counts.__setitem__(_n, counts[_n] + 1), _o(*a, **k))[1]
+    g_before, d_before = _snapshot(method.G), _snapshot(method.D)
+    for i in range(4):
+        step(i, setup.batch)
+    assert counts == {"D": 4 + 2, "G": 4 + 2}  # R1 at 0, 2; path length at 0, 3
+    assert step.mean_path_length.item() > 0 and {"r1", "path"} <= set(step.logged)
+    assert _changed(method.G, g_before) and _changed(method.D, d_before)
