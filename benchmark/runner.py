@@ -34,6 +34,7 @@ from benchmark.method import (
     provide_resources,
     uses_perceptual,
 )
+from benchmark.metrics.registry import METRICS
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
 from benchmark.store import CellKey, ResultsStore
@@ -243,6 +244,20 @@ def _check_feature_files(suite: SuiteConfig) -> list[str]:
         found = check_extractor(name, **options)
         if found is not None:
             lines.append(f"feature network {name}: {found}")
+    return lines + _check_metric_files(suite)
+
+
+def _check_metric_files(suite: SuiteConfig) -> list[str]:
+    """The weights files of the evaluated metric groups' own networks (FID conventions' Inceptions, LPIPS)."""
+    names = {m for t in suite.targets for m in suite.eval_for(t).metrics} | set(suite.eval.metrics)
+    lines, checked = [], set()
+    for group in (g for g in METRICS.values() if g.name in names):
+        if group.extractor and group.extractor not in checked:
+            checked.add(group.extractor)
+            lines.append(f"metric {group.name} network {group.extractor}: {check_extractor(group.extractor)}")
+        if group.preflight is not None and group.preflight not in checked:
+            checked.add(group.preflight)
+            lines.append(f"metric {group.name} network: {group.preflight()}")
     return lines
 
 
