@@ -6,9 +6,10 @@ noises, one image at a time, the squared gradient of the generator's non-saturat
 ``g_ema`` (through ``d_ema``) and of the discriminator's logistic loss (one real image against that
 fake) on ``d_ema``, averaged over the samples. Filters are then scored per output channel and
 split by ``np.percentile`` of all scores of one pool of layers (``fisher_quantile``, in percent).
-The official noises are files (``_noise/0000.pt`` ...); here they are drawn from a generator seeded
-by the method's ``fisher_seed`` (with the noise maps and the real images' indices), so the same run
-always gets the same Fisher, resumed or not.
+The official noises are files (``_noise/0000.pt`` ...) and the real images come from the training
+loader (flipped at random); here the latents, the noise maps and the real images' indices are drawn
+from a generator seeded by the method's ``fisher_seed`` and the reals are not flipped, so the same
+run always gets the same Fisher, resumed or not.
 """
 
 from __future__ import annotations
