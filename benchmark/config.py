@@ -10,6 +10,7 @@ command-line overrides (``--methods``, ``--seeds``, ``--budget``) produce a new 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -416,7 +417,9 @@ def suite_path(name_or_path: str) -> Path:
         return p
     candidate = CONFIG_DIR / f"{name_or_path}.yaml"
     if not candidate.exists():
-        raise BenchmarkError(f"unknown suite {name_or_path!r}; shipped suites: {', '.join(shipped_suites())}")
+        nearest = difflib.get_close_matches(str(name_or_path).strip(), shipped_suites(), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(map(repr, nearest))}? " if nearest else ""
+        raise BenchmarkError(f"unknown suite {name_or_path!r}; {hint}shipped suites: {', '.join(shipped_suites())}")
     return candidate
 
 

@@ -21,13 +21,14 @@ from pathlib import Path
 import torch
 
 from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
-from benchmark.errors import BenchmarkError, DivergedError, abbreviate
+from benchmark.errors import BenchmarkError, DivergedError, abbreviate, describe
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
-from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
+from benchmark.io import append_jsonl, atomic_write_text, disk_full_error, read_jsonl, write_json
 from benchmark.method import (
     METHODS,
     TargetSpec,
+    TrainingSet,
     build_method,
     check_backbone,
     named_sources,
@@ -182,6 +183,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         eval_split = target.eval_split or target.split
         for split in dict.fromkeys([target.split, eval_split]):
             loader = target_loader(target, split)
+            absent = check_files_present(target, split, loader)
             per_class = class_counts(loader)
             if split == target.split:
                 check_shots(target, per_class)
@@ -191,7 +193,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 )
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
-                f"{len(loader.class_names())} classes"
+                f"{len(loader.class_names())} classes{absent}"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
     for spec in suite.sources.values():
@@ -204,6 +206,27 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         else:
             lines.append(f"source {spec.name}: {spec.kind} from {spec.path}{_preflight_source(spec)}")
     return lines + _check_feature_files(suite)
+
+
+def max_absent(n_images: int) -> int:
+    """How many of a target's listed images may be absent before a suite stops: a few (5, or 1% of many)."""
+    return max(5, n_images // 100)
+
+
+def check_files_present(target: TargetConfig, split: str, loader) -> str:
+    """Stat every image a target's split lists: more than a few absent stop the suite (a partial copy,
+    or another release of the data set whose files are named alike); a few are skipped, and said so."""
+    absent = loader.absent_files()
+    if not absent:
+        return ""
+    n = len(loader.records())
+    what = f"{len(absent)} of the {n} images listed for target {target.name} ({split} split) are not on disk"
+    if len(absent) > max_absent(n):
+        raise BenchmarkError(
+            f"{what} under {loader.root}, e.g. {abbreviate(absent, 3)}: a partial copy, or another release of "
+            f"the data set; complete the copy (inspect-data {target.dataset} lists them)"
+        )
+    return f"; {len(absent)} listed image(s) absent, skipped: {abbreviate(absent, 3)}"
 
 
 def class_counts(loader) -> dict[str, int]:
@@ -458,8 +481,12 @@ def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> 
             _interrupted(folder, lease, job, f"stopped: {err}")
             raise
         except Exception as err:  # a crashing cell must not take the suite down; its traceback is in log.txt
-            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())
-            _finish(folder, cell.key, lease, job, "failed", started, error=f"{type(err).__name__}: {err}")
+            full = disk_full_error(err, run_dir) if isinstance(err, (OSError, RuntimeError)) else None
+            if full is not None:  # e.g. a sample grid on a full disk: resumable, like every other full write
+                _interrupted(folder, lease, job, f"stopped: {full}")
+                raise full from None
+            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())  # status shows one line
+            _finish(folder, cell.key, lease, job, "failed", started, error=describe(err))
             return "failed"
         except BaseException as err:  # Ctrl-C, SIGTERM, submitit's exit after checkpointing: resume later
             reason = {KeyboardInterrupt: "Ctrl-C", SystemExit: "exited to be requeued"}.get(type(err), str(err))
@@ -476,7 +503,10 @@ def _job_fields(job: dict) -> dict:
 
 def _interrupted(folder, lease, job: dict, reason: str) -> None:
     step, total = lease.progress()
-    folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+    try:
+        folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+    except (BenchmarkError, OSError) as err:  # a full disk: the lease's end marks the cell resumable all the same
+        log.warning("could not record the interruption in %s: %s", folder.path, err)
 
 
 def _finish(folder, key, lease, job: dict, status: str, started: float, error=None, outcome=None, final=None):
@@ -517,7 +547,11 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual)
+
+    def training_set() -> TrainingSet:  # for a method that prepares something from its images (Resource.TRAINING_SET)
+        return TrainingSet(train.images, train.labels, ctx.cache_dir, suite.train.stage_scale, ctx.device)
+
+    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual, training_set)
     torch.manual_seed(cell.seed)
     method = build_method(cell.method.name, source, spec, **options)
 
@@ -567,8 +601,9 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
     if lease is not None:
         lease.progress = lambda: (trainer.step, trainer.schedule.total_steps)  # shown by `status` while it runs
     resumed = trainer.resume()
-    if resumed is not None:
-        rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]
+    if resumed is not None or metrics_path.exists():
+        # Rows written after the checkpoint resumed from (or, starting again, every row) are evaluated again.
+        rows = [r for r in read_jsonl(metrics_path) if resumed is not None and r["step"] <= resumed]
         atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), metrics_path)
         if rows:
             final.update(rows[-1]["metrics"])

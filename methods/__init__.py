@@ -6,6 +6,7 @@ Importing this package registers them all; ``benchmark.method.METHODS`` does so 
 from methods import (  # noqa: F401  (importing registers each family)
     adafm,
     adam,
+    dcl,
     finetune,
     freeze,
     hypermod,
@@ -13,5 +14,6 @@ from methods import (  # noqa: F401  (importing registers each family)
     reconstruction,
     regularized,
     rick,
+    rssa,
     scaleshift,
 )

@@ -200,7 +200,7 @@ def test_fewshot_suites_share_their_settings_through_extends():
         raw = read_yaml(suite_path(name))
         assert raw["extends"] == "base/fewshot" and not {"train", "eval", "methods", "sources"} & set(raw)
         suite = load_suite(name)
-        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 14
+        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 15
 
 
 def test_extends_merges_parents_and_inherits_targets_by_name(tmp_path):
@@ -293,3 +293,12 @@ def test_target_overrides_reach_only_that_targets_cells():
     after = {c.cell_id: c.key.config_hash for c in expand_cells(suite)}
     assert before["digits89-3shot-freezed-s0"] == after["digits89-3shot-freezed-s0"]
     assert before["digit7-5shot-freezed-s0"] != after["digit7-5shot-freezed-s0"]
+
+
+def test_a_mistyped_suite_or_method_name_gets_the_nearest_valid_names():
+    from benchmark.method import METHODS
+
+    with pytest.raises(BenchmarkError, match="unknown suite 'stanfrod'; did you mean 'stanford'"):
+        suite_path("stanfrod")
+    with pytest.raises(BenchmarkError, match="unknown method 'freezd'; did you mean 'freezed'"):
+        METHODS.get("freezd")
