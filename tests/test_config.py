@@ -146,9 +146,10 @@ def test_stanford_runs_parks_protocol_with_its_freezing_depths():
     assert (suite.train.checkpoint_every, suite.eval.n_fake, suite.resolution) == (10_000, 5000, 256)
     assert {"fid", "prdc", "kmmd"} <= set(suite.eval.metrics)
     options = {(c.target.name, c.method.label): c.options for c in expand_cells(suite) if c.seed == 0}
-    # The suite's mapping of Park et al.'s depths: FreezeD D5 -> 3 trainable D blocks; FreezeG Gk ->
+    # The suite's mapping of Park et al.'s depths: FreezeD Dn in FreezeD's own numbering (its README:
+    # feature_loc = 7 - layer_num, feature_loc = trainable D blocks), so D5 -> 2; FreezeG Gk ->
     # 7 - k trainable G blocks; partial Gm/Dn -> m - 1 and n - 1 frozen blocks.
-    assert options["cars", "freezed"] == options["dogs", "freezed"] == {"d_trainable_blocks": 3}
+    assert options["cars", "freezed"] == options["dogs", "freezed"] == {"d_trainable_blocks": 7 - 5}
     assert options["cars", "freezeg"] == {"g_trainable_blocks": 4} and options["dogs", "freezeg"] == {
         "g_trainable_blocks": 5
     }

@@ -71,7 +71,7 @@ def test_stanford_dry_run_shows_parks_protocol(tmp_path, stanford_data, checkpoi
         "# target cars: stanford_cars train split, all classes, all images, crop bbox, unconditional; evaluated "
         "every 1,000 steps on 5,000 generated images: fid, kid, kmmd, precision, recall, density, coverage, "
         "memorization",
-        "#   freezed: d_trainable_blocks=3",
+        "#   freezed: d_trainable_blocks=2",  # FreezeD D5: feature_loc 7 - 5
         "#   freezeg: g_trainable_blocks=4",  # Cars: FreezeG G3
         "#   partial: g_frozen_blocks=3, d_frozen_blocks=3",  # Cars: G4 / D4
         "#   freezeg: g_trainable_blocks=5",  # Dogs: G2
