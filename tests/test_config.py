@@ -286,3 +286,34 @@ def test_target_overrides_reach_only_that_targets_cells():
     after = {c.cell_id: c.key.config_hash for c in expand_cells(suite)}
     assert before["digits89-3shot-freezed-s0"] == after["digits89-3shot-freezed-s0"]
     assert before["digit7-5shot-freezed-s0"] != after["digit7-5shot-freezed-s0"]
+
+
+# hecoding/Hyper-Modulation train.py: the task network (the class embeddings) learns at lr x 0.001 for
+# 200,002 iterations; its movement budget is that multiplier x the steps.
+OFFICIAL_TASK_LR_BUDGET = 0.001 * 200_002
+
+
+@pytest.mark.parametrize("name", shipped_suites())
+def test_hypermod_class_embeddings_get_at_least_the_official_movement_budget(name):
+    """Every hypermod row gets task_lr_mult x training steps >= the official run's, so the class embeddings can
+    leave their shared start (at 0.001 over 5,000 steps they move about 1%), and switches the contrastive
+    branch off with ``contrastive: false`` (a 0 weight still pays for its forward passes)."""
+    from benchmark.method import METHODS
+    from benchmark.runner import expand_cells
+    from benchmark.schedule import method_options
+
+    suite = load_suite(name)
+    for cell in expand_cells(suite):
+        if cell.method.name != "hypermod" or cell.seed != suite.seeds[0]:
+            continue
+        options = method_options(METHODS.get("hypermod"), cell.options)
+        steps = cell.resolved()["train"]["steps"]
+        assert options["task_lr_mult"] * steps >= OFFICIAL_TASK_LR_BUDGET, (
+            cell.cell_id,
+            options["task_lr_mult"],
+            steps,
+        )
+        assert options["contrastive_weight"] > 0 or not options["contrastive"], cell.cell_id
+    if name == "hypermod2022":
+        labels = {m.label: m.options for m in suite.methods}
+        assert labels["hypermod-nocontrastive"] == {"contrastive": False}
