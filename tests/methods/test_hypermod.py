@@ -289,4 +289,3 @@ def test_unaligned_run_is_the_official_one_g_from_generator_average_from_g_runni
         # G_ema's kernels with g_running's other parts give g_running's images
         method.G_ema.backbone.load_state_dict(average.state_dict(), strict=False)
         torch.testing.assert_close(method.G_ema.source_forward(z, noise), average(z, None, noise), atol=1e-4, rtol=1e-4)
-
