@@ -245,7 +245,9 @@ def cmd_run(args) -> int:
         return 0
     if executor == "local":
         _check_device(device)  # a SLURM login node need not have the compute nodes' GPUs
-    check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
+    for line in check_inputs(suite):  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
+        if line.startswith("warning: "):
+            logging.getLogger(__name__).warning(line.removeprefix("warning: "))
     store = ResultsStore(args.out)
     from benchmark.protocol import save_protocol
 

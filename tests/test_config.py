@@ -317,3 +317,21 @@ def test_hypermod_class_embeddings_get_at_least_the_official_movement_budget(nam
     if name == "hypermod2022":
         labels = {m.label: m.options for m in suite.methods}
         assert labels["hypermod-nocontrastive"] == {"contrastive": False}
+
+
+@pytest.mark.parametrize("name", shipped_suites())
+def test_shipped_shots_keep_training_images_at_most_half_of_a_class_reference(name):
+    """Shots are chosen from the official per-class counts (each loader's ``smallest_class``, sourced in its
+    docstring): a class's training images are at most ``TRAINING_SHARE_WARNING`` of its reference images
+    (flowers at 40 shots trained on whole 40-image classes; cub at 25 shots put up to 61% in training)."""
+    from benchmark.runner import TRAINING_SHARE_WARNING
+    from datasets import DATASETS
+
+    for target in load_suite(name).targets:
+        shots = max((s for s in target.shots if s is not None), default=None)
+        if shots is None or (target.eval_split or target.split) != target.split:
+            continue  # a whole data set (scored against itself by design), or scored against another split
+        smallest = DATASETS.get(target.dataset).smallest_class.get(target.split)
+        if smallest is None:  # no official count (Stanford Cars, Insect-30): the dry run counts the user's copy
+            continue
+        assert shots / smallest <= TRAINING_SHARE_WARNING, (target.name, shots, smallest)

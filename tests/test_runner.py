@@ -24,3 +24,27 @@ def test_a_cells_log_gets_info_records_and_the_console_keeps_its_level(tmp_path)
     written = (tmp_path / "log.txt").read_text()
     assert "step 1" in written and "careful" in written
     assert console.stream.getvalue() == "careful\n"
+
+
+def test_the_dry_run_reports_the_training_share_of_the_reference_and_warns_above_half():
+    """Per target and shot count, the share of the reference images that are training images (overall and in
+    the worst class); above half of a class, a warning: FID and intra-FID would reward copying the shots."""
+    from benchmark.config import load_suite, parse_suite, read_suite
+    from benchmark.runner import check_inputs
+
+    lines = check_inputs(load_suite("toy"))  # scored against the held-out test digits: no overlap
+    assert (
+        "target digit7: training images among the reference images: 0% at 10 shots (at most 0% of a class), "
+        "0% at 100 shots (at most 0% of a class)" in lines
+    )
+    assert not [line for line in lines if line.startswith("warning")]
+
+    raw = read_suite("toy")
+    raw["targets"] = [{**raw["targets"][1], "eval_split": None, "shots": [100, 250]}]  # scored against its 400 a class
+    lines = check_inputs(parse_suite(raw))
+    assert (
+        "target digits789: training images among the reference images: 25% at 100 shots (at most 25% of a "
+        "class), 62% at 250 shots (at most 62% of a class)" in lines
+    )
+    (warning,) = [line for line in lines if line.startswith("warning")]
+    assert warning.startswith("warning: target digits789 at 250 shots: up to 62% of a class's reference images")
