@@ -194,6 +194,14 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"{len(loader.class_names())} classes"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
+            missing = loader.missing_files()
+            if missing:  # an intact label file over a partial extraction: preprocessing would skip them quietly
+                lines.append(
+                    f"warning: target {target.name}: {len(missing)} of the {len(loader.records())} images the "
+                    f"annotations name ({split} split) are missing from {loader.root}: "
+                    f"{abbreviate([r.path for r in missing], 3)}; preprocessing skips them: extract the archive "
+                    f"again (inspect-data {target.dataset} lists them)"
+                )
         lines += training_share_lines(target, loaders[target.split], loaders[eval_split])
     for spec in suite.sources.values():
         if trained_by_harness(spec.kind):

@@ -188,6 +188,13 @@ class DatasetLoader:
         """
         return Image.open(self.root / record.path)
 
+    def missing_files(self) -> list[Record]:
+        """Records whose image file the annotations name but the disk lacks (a stat each, nothing opened);
+        none for a loader that holds its images in memory (it overrides ``open_image``)."""
+        if type(self).open_image is not DatasetLoader.open_image:
+            return []
+        return [r for r in self.records() if not (self.root / r.path).is_file()]
+
     def fingerprint(self) -> str:
         """A hash of what this loader returns (name, root, split, records), for cache keys."""
         payload = {

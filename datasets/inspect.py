@@ -49,14 +49,20 @@ def inspect_dataset(
         check_images: open every image's header; off, only the annotations are read.
 
     Returns:
-        A JSON-ready dict: dataset, split, n_images, n_classes, classes, per_class ({class: images}),
-        n_with_bbox, empty_classes (classes without images), problems (the first few, as text),
-        n_problems (all of them).
+        A JSON-ready dict: dataset, split, n_images (on disk: files the annotations name but the disk
+        lacks are not counted), n_missing (those files), n_classes, classes, per_class ({class: images
+        on disk}), n_with_bbox, empty_classes (classes without images), problems (the first few, as
+        text), n_problems (all of them).
     """
     loader = build_dataset(name, root, split=split, classes=classes, **options)
     records, names = loader.survey()  # a partial copy is reported, not refused
-    counts = Counter(r.label for r in records)
-    with_bbox = sum(r.bbox is not None for r in records)
+    checked = {}
+    if check_images:
+        with ThreadPoolExecutor(max_workers=min(16, 4 * (os.cpu_count() or 1))) as pool:
+            checked = dict(zip((r.path for r in records), pool.map(lambda r: _check_image(loader, r), records)))
+    present = [r for r in records if checked.get(r.path) != "file missing"]
+    counts = Counter(r.label for r in present)
+    with_bbox = sum(r.bbox is not None for r in present)
     problems: list[str] = []
     n_problems = 0
     empty = loader.empty_classes()
@@ -66,20 +72,20 @@ def inspect_dataset(
             f"{len(empty)} of {len(names)} classes have no images (a partial copy, or the wrong split?): "
             f"{abbreviate(empty, 10)}; a suite that asks for one of them stops"
         )
-    if loader.has_bboxes and with_bbox < len(records):
+    if loader.has_bboxes and with_bbox < len(present):
         n_problems += 1
-        problems.append(f"{len(records) - with_bbox} image(s) have no bounding box (crop='bbox' centre-crops them)")
-    if check_images:
-        with ThreadPoolExecutor(max_workers=min(16, 4 * (os.cpu_count() or 1))) as pool:
-            for record, problem in zip(records, pool.map(lambda r: _check_image(loader, r), records)):
-                if problem is not None:
-                    n_problems += 1
-                    if len(problems) < MAX_PROBLEMS:
-                        problems.append(f"{record.path}: {problem}")
+        problems.append(f"{len(present) - with_bbox} image(s) have no bounding box (crop='bbox' centre-crops them)")
+    for record in records:
+        problem = checked.get(record.path)
+        if problem is not None:
+            n_problems += 1
+            if len(problems) < MAX_PROBLEMS:
+                problems.append(f"{record.path}: {problem}")
     return {
         "dataset": name,
         "split": split,
-        "n_images": len(records),
+        "n_images": len(present),
+        "n_missing": len(records) - len(present),
         "n_classes": len(names),
         "classes": names,
         "per_class": {n: counts[i] for i, n in enumerate(names)},
@@ -94,9 +100,11 @@ def inspect_dataset(
 def format_inspection(report: dict) -> str:
     """The report as text for a terminal: a summary line, images per class, then the problems."""
     boxes = f", {report['n_with_bbox']} with boxes" if report.get("n_with_bbox") else ""
+    missing = report.get("n_missing", 0)
+    missing = f" ({missing} more named by the annotations are missing from the disk)" if missing else ""
     lines = [
         f"{report['dataset']} ({report['split']} split): {report['n_images']} images "
-        f"in {report['n_classes']} classes{boxes}"
+        f"in {report['n_classes']} classes{boxes}{missing}"
     ]
     width = min(40, max((len(c) for c in report["per_class"]), default=5))
     lines += [f"  {c:<{width}}  {n:>7}" for c, n in report["per_class"].items()]
