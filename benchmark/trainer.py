@@ -80,10 +80,10 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
     ema_params = [p for p in ema.parameters()]
     params = [p.detach() for p in model.parameters()]
     torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-    persistent = model.state_dict(keep_vars=True)
-    for (name, b_ema), b in zip(ema.named_buffers(), model.buffers()):
-        if name in persistent:
-            b_ema.copy_(b)
+    for module_ema, module in zip(ema.modules(), model.modules()):  # the same structure: ema is a deep copy
+        for name, b in module._buffers.items():  # a per-step state_dict() would cost more than the copies
+            if b is not None and name not in module._non_persistent_buffers_set:
+                module_ema._buffers[name].copy_(b)
 
 
 def compile_forward(module: torch.nn.Module, backend: str = "inductor") -> None:
