@@ -68,3 +68,28 @@ def test_the_dry_run_reports_image_files_missing_under_an_intact_label_file(tmp_
         f"warning: target birds: 2 of the 6 images the annotations name (train split) are missing from {layout.root}: "
     )
     assert warning.endswith("preprocessing skips them: extract the archive again (inspect-data cub200 lists them)")
+
+
+def test_every_shipped_suite_reports_a_training_share_per_target_on_the_miniature_layouts(tmp_path):
+    """What the dry run prints per target, for every shipped suite, on the tests' miniature official layouts
+    (1 shot: the most their classes hold): a share line per target, and no warning; whole data sets at 100%
+    by design, the toy at 0% (scored against its held-out split)."""
+    import dataclasses
+
+    from benchmark.config import load_suite, shipped_suites
+    from benchmark.runner import target_loader, training_share_lines
+    from tests.datasets.layouts import build_layout
+
+    roots = {}
+    for name in shipped_suites():
+        for target in load_suite(name).targets:
+            if target.dataset != "mnist5k":  # the bundled data needs no layout
+                if target.dataset not in roots:
+                    roots[target.dataset] = build_layout(target.dataset, tmp_path / target.dataset).root
+                shots = tuple(None if s is None else 1 for s in target.shots)
+                target = dataclasses.replace(target, data_root=roots[target.dataset], classes=None, shots=shots)
+            train, reference = (target_loader(target, s) for s in (target.split, target.eval_split or target.split))
+            (line,) = training_share_lines(target, train, reference)
+            assert line.startswith(f"target {target.name}: training images among the reference images: "), name
+            if all(s is None for s in target.shots):
+                assert line.endswith(": 100% at all images (at most 100% of a class)"), (name, line)
