@@ -94,7 +94,7 @@ def test_full_mnist_is_padded_like_the_digits_the_classifier_learned(tmp_path):
     make_mnist(tmp_path)
     loader = build_dataset("mnist", tmp_path, split="test")
     prepared = prepare_images(loader, 32, channels=1, cache_dir=tmp_path / "cache", progress=False)
-    raw = torch.stack([torch.from_numpy(np.asarray(loader.open_image(r))) for r in loader.records()])
+    raw = torch.stack([torch.from_numpy(np.array(loader.open_image(r))) for r in loader.records()])
     assert torch.equal(prepared.images[:, 0, 2:30, 2:30], raw)
     assert prepared.images.sum() == raw.sum()  # nothing outside the 28-px field
 
