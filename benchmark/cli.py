@@ -320,7 +320,7 @@ def _run_on_slurm(args, suite, store, cache_dir: Path, device: str, options) -> 
     if not cells:
         print(f"nothing to submit: {counts['skipped']} cells done{busy}")
     else:
-        array = jobs[0].job_id.split("_")[0]
+        array = ", ".join(counts["arrays"])
         print(
             f"submitted {len(cells)} cells as SLURM job {array} after cache job {counts['cache_job']} "
             f"({counts['skipped']} done{busy}); logs under {store.out / 'slurm'}"

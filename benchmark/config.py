@@ -10,6 +10,7 @@ command-line overrides (``--methods``, ``--seeds``, ``--budget``) produce a new 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -135,6 +136,14 @@ class EvalConfig:
         kid_subsets, kid_subset_size: clean-fid's defaults (100 subsets of up to 1,000).
         grid: sample images per PNG grid.
         seed: seed of the fixed evaluation latents, identical for every cell.
+        fid_max_real: real images fid_adam compares with at most (AdAM / RICK: 5,000; a seeded subset).
+        intra_lpips_n: generated images intra_lpips clusters (CDC, AdAM: 1,000), the first of the
+            fixed evaluation latents (at most ``n_fake``).
+        intra_lpips_per_cluster: images kept per cluster (CDC: a random 50; here seeded by ``seed``).
+        ppl_samples: latent pairs of ppl (NVIDIA: 50,000).
+        ppl_space, ppl_sampling, ppl_crop: NVIDIA's PPL options: "w" or "z", "end" or "full", and
+            the face crop (stylegan2-ada's ``ppl2_wend``: w, end, no crop; ``ppl_wend``: with crop).
+        preset: the evaluation preset it was built from (``EVAL_PRESETS``: clean, cdc, adam), recorded.
     """
 
     n_fake: int = 5000
@@ -145,13 +154,67 @@ class EvalConfig:
     kid_subset_size: int = 1000
     grid: int = 64
     seed: int = 2024
+    fid_max_real: int = 5000
+    intra_lpips_n: int = 1000
+    intra_lpips_per_cluster: int = 50
+    ppl_samples: int = 50_000
+    ppl_space: str = "w"
+    ppl_sampling: str = "end"
+    ppl_crop: bool = False
+    preset: str = "clean"
 
     def __post_init__(self):
         _positive(self, "n_fake", "batch_size", "prdc_k", "kid_subsets", "kid_subset_size", "grid")
+        _positive(self, "fid_max_real", "intra_lpips_n", "intra_lpips_per_cluster", "ppl_samples")
         object.__setattr__(self, "metrics", tuple(self.metrics))
         unknown = set(self.metrics) - set(METRIC_GROUPS)
         if unknown:
             raise BenchmarkError(f"eval.metrics: unknown {sorted(unknown)}; valid: {', '.join(METRIC_GROUPS)}")
+        if self.ppl_space not in ("w", "z") or self.ppl_sampling not in ("end", "full"):
+            raise BenchmarkError(
+                f"eval.ppl_space must be w or z and eval.ppl_sampling end or full, got "
+                f"{self.ppl_space!r} and {self.ppl_sampling!r}"
+            )
+        if self.preset not in EVAL_PRESETS:
+            raise BenchmarkError(f"eval.preset: unknown {self.preset!r}; valid: {', '.join(EVAL_PRESETS)}")
+
+    def to_dict(self) -> dict:
+        """As plain data, without the fields added for intra-LPIPS, PPL and the FID presets while they hold
+        their defaults: a cell's config hash (its run folder and results) stays what it was before them."""
+        plain = {f.name: to_plain(getattr(self, f.name)) for f in fields(self)}
+        for name in _EVAL_FIELDS_ADDED_LATER:
+            if getattr(self, name) == _EVAL_DEFAULTS[name]:
+                del plain[name]
+        return plain
+
+
+_EVAL_FIELDS_ADDED_LATER = (
+    "fid_max_real", "intra_lpips_n", "intra_lpips_per_cluster", "ppl_samples", "ppl_space", "ppl_sampling",
+    "ppl_crop", "preset",
+)  # fmt: skip
+_EVAL_DEFAULTS = {f.name: f.default for f in fields(EvalConfig)}
+
+
+# Named evaluation presets (``eval: {preset: cdc}``): the protocol of a paper family, its settings
+# filled in under any the suite (or a budget) sets itself. ``clean`` is this benchmark's default.
+# The FID convention is in the metric's name (fid, fid_cdc, fid_adam), so a value always says which.
+EVAL_PRESETS: dict[str, dict] = {
+    "clean": {},
+    # CDC, RSSA, DCL: pytorch-fid on PNGs, 5,000 generated against the whole target set; intra-LPIPS.
+    "cdc": {"metrics": ("fid_cdc", "intra_lpips"), "n_fake": 5000},
+    # AdAM, RICK: torchvision Inception, 5,000 generated against at most 5,000 reals, every eval step.
+    "adam": {"metrics": ("fid_adam", "intra_lpips"), "n_fake": 5000, "fid_max_real": 5000},
+}
+
+
+def apply_eval_preset(raw: dict, where: str) -> dict:
+    """An ``eval`` mapping with its ``preset``'s settings under its own (which win); the preset's name kept."""
+    preset = raw.get("preset")
+    if preset is None:
+        return raw
+    if preset not in EVAL_PRESETS:
+        raise BenchmarkError(f"{where}.preset: unknown {preset!r}; valid: {', '.join(EVAL_PRESETS)}")
+    return {**EVAL_PRESETS[preset], **raw}
 
 
 # Views of the metrics registry, where each metric is registered once: each group and the values it
@@ -262,7 +325,8 @@ class SuiteConfig:
 
     def eval_for(self, target: TargetConfig) -> EvalConfig:
         """The evaluation protocol of ``target``'s cells: the suite's, with the target's overrides."""
-        return dataclasses.replace(self.eval, **target.eval) if target.eval else self.eval
+        overrides = apply_eval_preset(target.eval, f"targets.{target.name}.eval")
+        return dataclasses.replace(self.eval, **overrides) if overrides else self.eval
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,7 +417,9 @@ def suite_path(name_or_path: str) -> Path:
         return p
     candidate = CONFIG_DIR / f"{name_or_path}.yaml"
     if not candidate.exists():
-        raise BenchmarkError(f"unknown suite {name_or_path!r}; shipped suites: {', '.join(shipped_suites())}")
+        nearest = difflib.get_close_matches(str(name_or_path).strip(), shipped_suites(), n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(map(repr, nearest))}? " if nearest else ""
+        raise BenchmarkError(f"unknown suite {name_or_path!r}; {hint}shipped suites: {', '.join(shipped_suites())}")
     return candidate
 
 
@@ -774,7 +840,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     eval_raw = dict(raw.get("eval") or {})
     if isinstance(eval_raw.get("metrics"), str):  # metrics: fid, not the letters f, i, d
         eval_raw["metrics"] = [eval_raw["metrics"]]
-    evaluation = _build(EvalConfig, eval_raw, f"{where}: eval")
+    evaluation = _build(EvalConfig, apply_eval_preset(eval_raw, f"{where}: eval"), f"{where}: eval")
     for i, target in enumerate(targets):
         _check_target_overrides(target, f"{where}: targets[{i}]", sources, entries, evaluation)
     protocol = parse_protocol(raw.get("protocol"), f"{where}: protocol", [m.label for m in entries])
@@ -843,7 +909,7 @@ def _check_target_overrides(
             raise BenchmarkError(f"{where}: method_options.{label}: expected a mapping, got {type(options).__name__}")
         check_method_options(entry.name, METHODS.get(entry.name), options, f"{where}: method_options.{label}: ")
     _check_keys(target.eval, f"{where}: eval", [f.name for f in fields(EvalConfig)])
-    _build(EvalConfig, {**to_plain(evaluation), **target.eval}, f"{where}: eval")
+    _build(EvalConfig, {**to_plain(evaluation), **apply_eval_preset(target.eval, f"{where}: eval")}, f"{where}: eval")
 
 
 def _named(value, where: str) -> dict:

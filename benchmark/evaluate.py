@@ -19,7 +19,7 @@ import torch
 from benchmark import metrics as M
 from benchmark.config import EvalConfig
 from benchmark.errors import BenchmarkError, abbreviate
-from benchmark.features import FeatureExtractor
+from benchmark.features import FeatureExtractor, build_extractor
 from benchmark.io import atomic_torch_save, read_cached
 from benchmark.method import Method
 from benchmark.metrics.registry import METRICS, Scoring
@@ -85,8 +85,28 @@ class Evaluator:
         heldout = [i for i, p in enumerate(reference.paths) if p not in train_paths]
         self.heldout = self.real[heldout] if heldout else None
         self.groups = [g for g in METRICS.values() if g.name in config.metrics]
+        # Groups with a network of their own (the FID conventions' Inceptions, LPIPS): built once per
+        # process; their real features are cached like the suite's.
+        device_name = str(self.device)
+        self.own_extractors = {}
+        for name in dict.fromkeys(g.extractor for g in self.groups if g.extractor):
+            build = lambda name=name: build_extractor(name, cache_dir=cache_dir, device=self.device)  # noqa: E731
+            self.own_extractors[name] = shared_network(("extractor", name, device_name), build)
+        self.networks = {
+            g.name: shared_network(("network", g.name, device_name), lambda g=g: g.network(self.device))
+            for g in self.groups
+            if g.network
+        }
+        self.own_real = {}
+        for g in self.groups:
+            if g.extractor:
+                keep = real_subset(len(reference), g.max_real(config), config.seed)
+                images, paths = reference.images[keep], [reference.paths[i] for i in keep.tolist()]
+                self.own_real[g.name] = self._features(images, cache_dir, paths, self.own_extractors[g.extractor])
         # The real side of a metric is the same at every evaluation (FID's statistics): computed once.
-        self.references = {g.name: g.reference(self.real, self.device) for g in self.groups if g.reference}
+        self.references = {
+            g.name: g.reference(self.own_real.get(g.name, self.real), self.device) for g in self.groups if g.reference
+        }
         generator = torch.Generator().manual_seed(config.seed)
         self.z = torch.randn(config.n_fake, style_dim, generator=generator)
         self.labels = torch.arange(config.n_fake) % self.n_classes
@@ -96,11 +116,13 @@ class Evaluator:
     def n_real(self) -> int:
         return len(self.real)
 
-    def _features(self, images: torch.Tensor, cache_dir, paths: list[str]) -> torch.Tensor:
-        """Real images' features, from the cache when it holds a readable, finite copy."""
-        key = hashlib.sha1(self.extractor.name.encode())
+    def _features(self, images: torch.Tensor, cache_dir, paths: list[str], extractor=None) -> torch.Tensor:
+        """Real images' features (the suite's extractor's, or ``extractor``'s), from the cache when it
+        holds a readable, finite copy."""
+        extractor = self.extractor if extractor is None else extractor
+        key = hashlib.sha1(extractor.name.encode())
         key.update(images.numpy().tobytes())
-        path = Path(cache_dir) / "features" / f"{self.extractor.name}-{key.hexdigest()[:16]}.pt" if cache_dir else None
+        path = Path(cache_dir) / "features" / f"{extractor.name}-{key.hexdigest()[:16]}.pt" if cache_dir else None
         if path is not None and path.exists():
             cached = read_cached(path)  # None, with a warning, when the file is damaged
             fits = isinstance(cached, torch.Tensor) and cached.ndim == 2 and len(cached) == len(images)
@@ -108,11 +130,11 @@ class Evaluator:
                 return cached
             if cached is not None:
                 log.warning("cached features %s do not fit the images or are not finite; computing them again", path)
-        features = self.extractor.extract(to_unit_range(images), self.config.batch_size)
+        features = extractor.extract(to_unit_range(images), self.config.batch_size)
         bad = M.non_finite_rows(features)
         if len(bad):  # real images are valid pixels, so the feature network itself gives NaN or inf
             raise BenchmarkError(
-                f"the {self.extractor.name} features of {len(bad)} of {len(images)} real images are NaN or inf, the "
+                f"the {extractor.name} features of {len(bad)} of {len(images)} real images are NaN or inf, the "
                 f"first of {paths[int(bad[0])]} (row {int(bad[0])}): the feature network's weights file is damaged "
                 "or not the expected one"
             )
@@ -139,29 +161,64 @@ class Evaluator:
         fake_images = self.generate(method)
         method.train(was_training)
         fake = self.extractor.extract(fake_images, self.config.batch_size)
-        values, per_class, pairs = self.score(fake)
+        values, per_class, pairs = self.score(fake, fake_images, method)
         nearest = None
         if pairs:
             train = to_unit_range(self.train_images)
             nearest = torch.stack([image for i, j, _ in pairs for image in (fake_images[i], train[j])])
         return Evaluation(step, values, per_class, fake_images[: self.config.grid], nearest)
 
-    def score(self, fake: torch.Tensor) -> tuple[dict[str, float], dict[str, float], list]:
-        """Every configured metric on generated features ``fake`` (N, dim): values, per-class FIDs, closest pairs."""
+    def score(
+        self, fake: torch.Tensor, fake_images: torch.Tensor | None = None, method: Method | None = None
+    ) -> tuple[dict[str, float], dict[str, float], list]:
+        """Every configured metric on generated features ``fake`` (N, dim): values, per-class FIDs, closest pairs.
+
+        ``fake_images`` (in [-1, 1]) and ``method`` are what groups with their own network compute from:
+        their features, intra-cluster LPIPS, the generator PPL walks along.
+        """
         bad = M.non_finite_rows(fake)
         if len(bad):  # the generator diverged: the cell fails as a diverged one, the suite goes on
             raise FloatingPointError(
                 f"{len(bad)} of {len(fake)} generated images give NaN or inf features, the first at row {int(bad[0])}"
             )
+        own = {}
+        for group in self.groups:
+            if group.extractor and group.extractor not in own:
+                if fake_images is None:
+                    raise ValueError(f"{group.name} computes from the generated images; pass fake_images")
+                own[group.extractor] = (
+                    self.own_real[group.name],
+                    self.own_extractors[group.extractor].extract(fake_images, self.config.batch_size),
+                )
         scoring = Scoring(
             self.real, fake, self.config, self.device, self.reference_labels, self.labels, self.conditional,
-            self.n_classes, self.train_features, self.heldout, self.references,
+            self.n_classes, self.train_features, self.heldout, self.references, features=own,
+            networks=self.networks, fake_images=fake_images, train_images=to_unit_range(self.train_images),
+            method=method,
         )  # fmt: skip
         values: dict[str, float] = {}
         for group in self.groups:
             if group.applies(self.conditional, self.n_classes):
                 values.update(group.compute(scoring))
         return {k: float(v) for k, v in values.items()}, scoring.per_class, scoring.pairs
+
+
+# Networks of metric groups (an Inception per FID convention, LPIPS), built once per process and device.
+_SHARED_NETWORKS: dict[tuple, object] = {}
+
+
+def shared_network(key: tuple, build):
+    """The network stored under ``key``, built by ``build()`` the first time."""
+    if key not in _SHARED_NETWORKS:
+        _SHARED_NETWORKS[key] = build()
+    return _SHARED_NETWORKS[key]
+
+
+def real_subset(n: int, limit: int | None, seed: int) -> torch.Tensor:
+    """Indices of the real images a group compares with: all, or a seeded random ``limit`` of them, in order."""
+    if limit is None or n <= limit:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:limit].sort().values
 
 
 def check_eval_sizes(n_real: int, config: EvalConfig, per_class: dict[str, int] | None = None) -> None:

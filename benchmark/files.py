@@ -13,6 +13,7 @@ data, so ``--dry-run`` can afford to check every pretrained file and say what it
 from __future__ import annotations
 
 import _compat_pickle
+import hashlib
 import io
 import pickletools
 import re
@@ -246,3 +247,12 @@ def check_file(path: str | Path, want: str, problem: str, where_to_get: str) -> 
             f"of the model, or use the original file; {where_to_get}"
         )
     return found
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of a file's bytes (hex), read in 4 MiB chunks: a source's provenance."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

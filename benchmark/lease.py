@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmark.errors import BenchmarkError
+
 log = logging.getLogger(__name__)
 
 LEASE_DIR = "lease"
@@ -212,7 +214,7 @@ class CellLease:
             while not self._stop.wait(HEARTBEAT_SECONDS):
                 try:
                     self.beat()
-                except OSError as err:  # a file-system hiccup: the next beat tries again
+                except (OSError, BenchmarkError) as err:  # a file-system hiccup, a full disk: the next beat tries again
                     log.warning("lease heartbeat of %s failed: %s", self.run_dir, err)
 
         self._thread = threading.Thread(target=loop, name="lease-heartbeat", daemon=True)

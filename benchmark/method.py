@@ -11,7 +11,8 @@ gamma/beta, latents). It tells the harness:
   building it (e.g. MineGAN's miner-only stage first), which the harness lays out against the
   budget (``benchmark.schedule``) and the dry run prints;
 - **what it needs from the suite**: ``resources`` names the constructor arguments the harness
-  fills in (more sources, the perceptual network), so no harness code knows a method's options;
+  fills in (more sources, the perceptual network, the cell's training images with the cache
+  folder), so no harness code knows a method's options;
 - **what makes its step different**, through hooks that each receive the step's context
   (``benchmark.step.StepContext``): ``sample_latents`` (the fakes' inputs), ``generate`` (the
   fakes, with any features a loss needs), ``discriminate`` and ``fake_logits`` (D's logits of
@@ -36,6 +37,7 @@ import enum
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import ClassVar
 
 import torch
@@ -60,6 +62,7 @@ __all__ = [  # the contract a method's module imports; Stage and the step types 
     "Stage",
     "StepContext",
     "TargetSpec",
+    "TrainingSet",
     "PathLength",
     "accumulate_gradients",
     "accumulate_regularization",
@@ -86,6 +89,29 @@ class Resource(enum.Enum):
 
     SOURCES = "suite sources"  # the suite gives a list of source names; the method receives the loaded sources
     PERCEPTUAL = "perceptual network"  # the suite's ``perceptual`` feature network (with ``feature_maps``)
+    # the cell's few-shot training images and the suite's cache folder (a ``TrainingSet``), for a method
+    # that prepares something from the images before training and caches it (RSSA's GAN inversion)
+    TRAINING_SET = "training set"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What ``Resource.TRAINING_SET`` gives a method at build time: the images it will train on.
+
+    Args:
+        images: uint8 (N, C, H, W) at the suite's resolution, in the order of the batches' ``indices``.
+        labels: int64 (N,) class indices.
+        cache_dir: the suite's cache folder for files keyed by a hash of their inputs (None: no caching).
+        stage_scale: the budget's factor on stage lengths (``train.stage_scale``), which a preparation
+            step's length follows too, so ``--budget smoke`` shortens it with the stages.
+        device: where a preparation step runs (the cell's training device).
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    cache_dir: Path | None = None
+    stage_scale: float = 1.0
+    device: str | torch.device = "cpu"
 
 
 @dataclass(frozen=True)
@@ -337,16 +363,23 @@ def uses_perceptual(cls: type[Method]) -> bool:
 
 
 def provide_resources(
-    cls: type[Method], options: dict, source: Callable[[str], object], perceptual: Callable[[], nn.Module]
+    cls: type[Method],
+    options: dict,
+    source: Callable[[str], object],
+    perceptual: Callable[[], nn.Module],
+    training_set: Callable[[], TrainingSet] | None = None,
 ) -> dict:
     """A method entry's options with the resources it declares filled in: ``source(name)`` loads a
-    suite source, ``perceptual()`` builds the suite's perceptual network."""
+    suite source, ``perceptual()`` builds the suite's perceptual network, ``training_set()`` gives the
+    cell's training images and cache folder (None: the method receives None and says what it lacks)."""
     provided = dict(options)
     for arg, kind in cls.resources.items():
         if kind is Resource.SOURCES and options.get(arg):
             provided[arg] = [source(name) for name in options[arg]]
         elif kind is Resource.PERCEPTUAL:
             provided[arg] = perceptual()
+        elif kind is Resource.TRAINING_SET:
+            provided[arg] = training_set() if training_set is not None else None
     return provided
 
 

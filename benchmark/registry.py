@@ -12,6 +12,7 @@ imports a plugin and the import graph has no cycle.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
@@ -61,7 +62,9 @@ class Registry(Generic[T]):
             return self._entries[name]
         except KeyError:
             valid = ", ".join(sorted(self._entries)) or "(none)"
-            raise BenchmarkError(f"unknown {self.kind} {name!r}; valid {self.kind}s: {valid}") from None
+            nearest = difflib.get_close_matches(str(name).strip(), list(self._entries), n=3, cutoff=0.6)
+            hint = f"did you mean {', '.join(map(repr, nearest))}? " if nearest else ""
+            raise BenchmarkError(f"unknown {self.kind} {name!r}; {hint}valid {self.kind}s: {valid}") from None
 
     def names(self) -> list[str]:
         self._load_plugins()

@@ -8,7 +8,7 @@
     metrics.jsonl   one row per evaluation step, appended by the owner
     result.json     the final outcome (cost, final metrics)
     slurm.json      written by the submitting process: the SLURM job id and log paths
-    manifest.json, checkpoints/last.pt, samples/, log.txt
+    manifest.json, checkpoints/last.pt (and previous.pt, its fallback), samples/, log.txt
 
 Identity files may be written by whoever creates the folder (a suite command registering its
 cells, or the job itself): their content is the same every time. Everything else is written by

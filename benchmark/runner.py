@@ -21,19 +21,21 @@ from pathlib import Path
 import torch
 
 from benchmark.config import EvalConfig, MethodEntry, SuiteConfig, TargetConfig, config_hash, to_plain
-from benchmark.errors import BenchmarkError, DivergedError, abbreviate
+from benchmark.errors import BenchmarkError, DivergedError, abbreviate, describe
 from benchmark.evaluate import Evaluation, Evaluator, check_eval_sizes
 from benchmark.features import build_extractor, check_extractor
-from benchmark.io import append_jsonl, atomic_write_text, read_jsonl, write_json
+from benchmark.io import append_jsonl, atomic_write_text, disk_full_error, read_jsonl, write_json
 from benchmark.method import (
     METHODS,
     TargetSpec,
+    TrainingSet,
     build_method,
     check_backbone,
     named_sources,
     provide_resources,
     uses_perceptual,
 )
+from benchmark.metrics.registry import METRICS
 from benchmark.schedule import Schedule, schedule_for
 from benchmark.sources import SOURCES, Source, load_source, trained_by_harness
 from benchmark.store import CellKey, ResultsStore
@@ -182,6 +184,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
         loaders = {}
         for split in dict.fromkeys([target.split, eval_split]):
             loader = loaders[split] = target_loader(target, split)
+            absent = check_files_present(target, split, loader)
             per_class = class_counts(loader)
             if split == target.split:
                 check_shots(target, per_class)
@@ -191,17 +194,9 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 )
             lines.append(
                 f"target {target.name}: {len(loader.records())} {target.dataset} images ({split} split), "
-                f"{len(loader.class_names())} classes"
+                f"{len(loader.class_names())} classes{absent}"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
-            missing = loader.missing_files()
-            if missing:  # an intact label file over a partial extraction: preprocessing would skip them quietly
-                lines.append(
-                    f"warning: target {target.name}: {len(missing)} of the {len(loader.records())} images the "
-                    f"annotations name ({split} split) are missing from {loader.root}: "
-                    f"{abbreviate([r.path for r in missing], 3)}; preprocessing skips them: extract the archive "
-                    f"again (inspect-data {target.dataset} lists them)"
-                )
         lines += training_share_lines(target, loaders[target.split], loaders[eval_split])
     for spec in suite.sources.values():
         if trained_by_harness(spec.kind):
@@ -254,6 +249,27 @@ def training_share_lines(target: TargetConfig, train_loader, eval_loader) -> lis
     return [f"target {target.name}: training images among the reference images: {', '.join(shown)}", *warnings]
 
 
+def max_absent(n_images: int) -> int:
+    """How many of a target's listed images may be absent before a suite stops: a few (5, or 1% of many)."""
+    return max(5, n_images // 100)
+
+
+def check_files_present(target: TargetConfig, split: str, loader) -> str:
+    """Stat every image a target's split lists: more than a few absent stop the suite (a partial copy,
+    or another release of the data set whose files are named alike); a few are skipped, and said so."""
+    absent = loader.absent_files()
+    if not absent:
+        return ""
+    n = len(loader.records())
+    what = f"{len(absent)} of the {n} images listed for target {target.name} ({split} split) are not on disk"
+    if len(absent) > max_absent(n):
+        raise BenchmarkError(
+            f"{what} under {loader.root}, e.g. {abbreviate(absent, 3)}: a partial copy, or another release of "
+            f"the data set; complete the copy (inspect-data {target.dataset} lists them)"
+        )
+    return f"; {len(absent)} listed image(s) absent, skipped: {abbreviate(absent, 3)}"
+
+
 def class_counts(loader) -> dict[str, int]:
     """Images per class of a loader's split, from its annotations (no image is decoded)."""
     names = loader.class_names()
@@ -292,6 +308,20 @@ def _check_feature_files(suite: SuiteConfig) -> list[str]:
         found = check_extractor(name, **options)
         if found is not None:
             lines.append(f"feature network {name}: {found}")
+    return lines + _check_metric_files(suite)
+
+
+def _check_metric_files(suite: SuiteConfig) -> list[str]:
+    """The weights files of the evaluated metric groups' own networks (FID conventions' Inceptions, LPIPS)."""
+    names = {m for t in suite.targets for m in suite.eval_for(t).metrics} | set(suite.eval.metrics)
+    lines, checked = [], set()
+    for group in (g for g in METRICS.values() if g.name in names):
+        if group.extractor and group.extractor not in checked:
+            checked.add(group.extractor)
+            lines.append(f"metric {group.name} network {group.extractor}: {check_extractor(group.extractor)}")
+        if group.preflight is not None and group.preflight not in checked:
+            checked.add(group.preflight)
+            lines.append(f"metric {group.name} network: {group.preflight()}")
     return lines
 
 
@@ -492,8 +522,12 @@ def _run_owned_cell(cell: Cell, ctx: SuiteContext, folder, lease, job: dict) -> 
             _interrupted(folder, lease, job, f"stopped: {err}")
             raise
         except Exception as err:  # a crashing cell must not take the suite down; its traceback is in log.txt
-            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())
-            _finish(folder, cell.key, lease, job, "failed", started, error=f"{type(err).__name__}: {err}")
+            full = disk_full_error(err, run_dir) if isinstance(err, (OSError, RuntimeError)) else None
+            if full is not None:  # e.g. a sample grid on a full disk: resumable, like every other full write
+                _interrupted(folder, lease, job, f"stopped: {full}")
+                raise full from None
+            log.error("cell %s crashed:\n%s", cell.cell_id, traceback.format_exc())  # status shows one line
+            _finish(folder, cell.key, lease, job, "failed", started, error=describe(err))
             return "failed"
         except BaseException as err:  # Ctrl-C, SIGTERM, submitit's exit after checkpointing: resume later
             reason = {KeyboardInterrupt: "Ctrl-C", SystemExit: "exited to be requeued"}.get(type(err), str(err))
@@ -510,7 +544,10 @@ def _job_fields(job: dict) -> dict:
 
 def _interrupted(folder, lease, job: dict, reason: str) -> None:
     step, total = lease.progress()
-    folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+    try:
+        folder.write_status("interrupted", owner=lease.owner, step=step, total=total, reason=reason, **_job_fields(job))
+    except (BenchmarkError, OSError) as err:  # a full disk: the lease's end marks the cell resumable all the same
+        log.warning("could not record the interruption in %s: %s", folder.path, err)
 
 
 def _finish(folder, key, lease, job: dict, status: str, started: float, error=None, outcome=None, final=None):
@@ -551,7 +588,11 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         image_channels=suite.image_channels,
         n_images=len(train),
     )
-    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual)
+
+    def training_set() -> TrainingSet:  # for a method that prepares something from its images (Resource.TRAINING_SET)
+        return TrainingSet(train.images, train.labels, ctx.cache_dir, suite.train.stage_scale, ctx.device)
+
+    options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual, training_set)
     torch.manual_seed(cell.seed)
     method = build_method(cell.method.name, source, spec, **options)
 
@@ -601,8 +642,9 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
     if lease is not None:
         lease.progress = lambda: (trainer.step, trainer.schedule.total_steps)  # shown by `status` while it runs
     resumed = trainer.resume()
-    if resumed is not None:
-        rows = [r for r in read_jsonl(metrics_path) if r["step"] <= resumed]
+    if resumed is not None or metrics_path.exists():
+        # Rows written after the checkpoint resumed from (or, starting again, every row) are evaluated again.
+        rows = [r for r in read_jsonl(metrics_path) if resumed is not None and r["step"] <= resumed]
         atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), metrics_path)
         if rows:
             final.update(rows[-1]["metrics"])

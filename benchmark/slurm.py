@@ -9,6 +9,10 @@ one cell, writing only its run folder (benchmark.runfolder) under the cell's lea
 (benchmark.lease), so ``status`` and ``report`` read the results while jobs run and two suite
 commands never train one cell twice.
 
+The cluster's limits are read first (``cluster_limits``): pending cells beyond ``MaxArraySize`` go
+into further arrays, each after the one before, a suite beyond ``MaxSubmitJobs`` is refused before
+anything is queued, and a submission that fails midway cancels what it had queued.
+
 Preemption, requeues and time limits use submitit's checkpointing protocol: SLURM signals the
 job (``--signal=USR2@<signal_delay_s>`` before the time limit, or at preemption where the
 cluster sets ``PreemptParameters=send_user_signal``), submitit calls ``CellJob.checkpoint``,
@@ -41,11 +45,14 @@ command line. Both files take the same mapping::
 from __future__ import annotations
 
 import dataclasses
+import getpass
+import logging
 import os
 import re
 import shlex
 import signal
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -56,6 +63,8 @@ import yaml
 from benchmark.errors import BenchmarkError
 from benchmark.runner import Cell, Interrupted, SuiteContext, expand_cells, register_cells, run_cell
 from benchmark.store import ResultsStore
+
+log = logging.getLogger(__name__)
 
 EXECUTORS = ("local", "slurm")
 SBATCH_COMMAND = "python -u -m submitit.core._submit FOLDER"  # what the dry run shows as the job's command
@@ -307,22 +316,94 @@ def sbatch_parameters(options: SlurmOptions, device: str, name: str) -> dict:
     return params
 
 
-def array_parameters(options: SlurmOptions, device: str, name: str, cache_job: str) -> dict:
-    """The array's parameters: each job's, and a start after the cache job (cancelled if that one fails)."""
+def array_parameters(options: SlurmOptions, device: str, name: str, cache_job: str, after: str | None = None) -> dict:
+    """The array's parameters: each job's, and a start after the cache job (cancelled if that one fails)
+    and, for the second and later arrays of a suite split by MaxArraySize, after the array before it
+    ended, so that no more than ``parallelism`` of the suite's tasks run at once."""
     params = sbatch_parameters(options, device, name)
-    params["dependency"] = f"afterok:{cache_job}"
+    params["dependency"] = f"afterok:{cache_job}" + (f",afterany:{after}" if after else "")
     params["additional_parameters"] = {"kill-on-invalid-dep": "yes", **params["additional_parameters"]}
     return params
 
 
-def sbatch_lines(options: SlurmOptions, device: str, name: str, n_jobs: int, folder: Path) -> list[str]:
+def sbatch_lines(
+    options: SlurmOptions, device: str, name: str, n_jobs: int, folder: Path, after: str | None = None
+) -> list[str]:
     """The ``#SBATCH`` and setup lines of the array's script, as submitit writes them."""
     from submitit.slurm.slurm import _make_sbatch_string
 
-    params = array_parameters(options, device, name, "CACHE_JOB_ID")
+    params = array_parameters(options, device, name, "CACHE_JOB_ID", after)
     text = _make_sbatch_string(command=SBATCH_COMMAND, folder=folder / "%j", map_count=n_jobs if n_jobs > 1 else None,
                                **params)  # fmt: skip
     return [line for line in text.splitlines() if line.startswith("#SBATCH") or line in params["setup"]]
+
+
+# --------------------------------------------------------------------------------------------
+# The cluster's limits
+
+
+@dataclass(frozen=True)
+class ClusterLimits:
+    """What the cluster lets one user submit, read before anything is submitted.
+
+    Args:
+        max_array_size: ``MaxArraySize`` (``scontrol show config``): array indices run from 0 to
+            MaxArraySize - 1, so one array holds at most this many tasks. None: unknown.
+        max_submit_jobs: ``MaxSubmitJobs`` where set (``scontrol show config``, else the user's
+            association, ``sacctmgr``): jobs a user may have queued or running, each array task one.
+        queued: the user's jobs queued or running now, array tasks counted one by one.
+    """
+
+    max_array_size: int | None = None
+    max_submit_jobs: int | None = None
+    queued: int = 0
+
+    def arrays(self, n_tasks: int) -> list[int]:
+        """The sizes of the arrays ``n_tasks`` cells are split into (one array where the limit allows)."""
+        size = self.max_array_size or max(n_tasks, 1)
+        return [min(size, n_tasks - start) for start in range(0, n_tasks, size)]
+
+    def check_room(self, n_cells: int) -> None:
+        """Refuse, before anything is submitted, a suite whose jobs the cluster would not queue."""
+        if self.max_submit_jobs is None:
+            return
+        room = self.max_submit_jobs - self.queued
+        if n_cells + 1 > room:
+            raise BenchmarkError(
+                f"{n_cells} pending cells need {n_cells + 1} SLURM jobs (a cache job and one array task per cell), "
+                f"but the cluster lets you have {self.max_submit_jobs} queued or running (MaxSubmitJobs) and "
+                f"{self.queued} are: nothing was submitted; submit at most {max(room - 1, 0)} cells at a time "
+                f"(fewer --methods or --seeds, then the same command again: finished cells are skipped)"
+            )
+
+
+def _output(command: list[str]) -> str | None:
+    """A SLURM command's standard output, or None when it is not there or fails (then the limit is unknown)."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout if done.returncode == 0 else None
+
+
+def _config_value(text: str, key: str) -> int | None:
+    match = re.search(rf"^\s*{key}\s*=\s*(\d+)", text, re.M | re.I)
+    return int(match.group(1)) if match else None
+
+
+def cluster_limits() -> ClusterLimits:
+    """The limits of the cluster this process submits to (``ClusterLimits``); unknown ones are None."""
+    config = _output(["scontrol", "show", "config"]) or ""
+    max_submit = _config_value(config, "MaxSubmitJobs")
+    user = os.environ.get("USER") or getpass.getuser()
+    if max_submit is None:
+        assoc = _output(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}", "format=MaxSubmit"])
+        values = [int(v) for v in (assoc or "").split() if v.strip().isdigit()]
+        max_submit = min(values) if values else None
+    queued = 0
+    if max_submit is not None:
+        queued = len((_output(["squeue", "-h", "-r", "-u", user, "-o", "%i"]) or "").split())
+    return ClusterLimits(_config_value(config, "MaxArraySize"), max_submit, queued)
 
 
 def measured_speeds(out: Path, suite: str) -> dict[str, list[float]]:
@@ -373,8 +454,22 @@ def dry_run_lines(suite, out: Path, options: SlurmOptions, device: str, retry_fa
 
     cells = expand_cells(suite)
     pending = pending_cells(cells, ResultsStore(out, create=False), retry_failed)[0]
-    lines = [f"# SLURM: a cache job, then an array of {len(pending)} jobs (one per pending cell):"]
-    lines += sbatch_lines(options, device, f"gtb-{suite.name}", len(pending), Path(out).resolve() / "slurm")
+    limits = cluster_limits()
+    limits.check_room(len(pending))
+    arrays = limits.arrays(len(pending))
+    folder = Path(out).resolve() / "slurm"
+    if len(arrays) <= 1:
+        lines = [f"# SLURM: a cache job, then an array of {len(pending)} jobs (one per pending cell):"]
+        lines += sbatch_lines(options, device, f"gtb-{suite.name}", len(pending), folder)
+    else:
+        lines = [
+            f"# SLURM: a cache job, then {len(arrays)} arrays of {' + '.join(map(str, arrays))} jobs (one per pending "
+            f"cell; the cluster's MaxArraySize is {limits.max_array_size}), each after the one before it:"
+        ]
+        for k, size in enumerate(arrays):
+            lines.append(f"# array {k + 1} of {len(arrays)}:")
+            after = f"ARRAY_{k}_JOB_ID" if k else None
+            lines += sbatch_lines(options, device, f"gtb-{suite.name}", size, folder, after)
     lines.append(estimate(pending, Path(out), options, device))
     return lines
 
@@ -393,10 +488,25 @@ def _executor(folder: Path, options: SlurmOptions):
     return executor
 
 
-def _sbatch_error(err: Exception) -> BenchmarkError:
+def _sbatch_error(err: Exception, cancelled: str = "") -> BenchmarkError:
     lines = [line for line in str(err).splitlines() if line.strip()]
     message = next((line for line in lines if "error" in line.lower()), lines[-1] if lines else type(err).__name__)
-    return BenchmarkError(f"sbatch refused the jobs: {message.strip()}")
+    return BenchmarkError(f"sbatch refused the jobs: {message.strip()}{cancelled}")
+
+
+def _cancel(jobs: list) -> str:
+    """Cancel the jobs a failed submission already queued; what was done, for its one-line error."""
+    ids = list(dict.fromkeys(str(job.job_id).split("_")[0] for job in jobs))
+    if not ids:
+        return ""
+    try:
+        done = subprocess.run(["scancel", *ids], capture_output=True, text=True, timeout=60)
+        ok = done.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if ok:
+        return f"; the job(s) this command had queued ({', '.join(ids)}) were cancelled, none is left behind"
+    return f"; cancelling the job(s) this command had queued failed: run scancel {' '.join(ids)}"
 
 
 def submit(suite, store: ResultsStore, cache_dir: Path, device: str, options: SlurmOptions, retry_failed: bool):
@@ -408,19 +518,36 @@ def submit(suite, store: ResultsStore, cache_dir: Path, device: str, options: Sl
     counts = {"submitted": len(pending), "skipped": len(cells) - len(pending) - active, "busy": active}
     if not pending:
         return [], [], counts
+    limits = cluster_limits()
+    limits.check_room(len(pending))  # before anything is queued
     register_cells(pending, store)
     folder = store.out / "slurm"
     executor = _executor(folder, options)
     out, cache = str(store.out), str(cache_dir)
+    queued: list = []  # cancelled if a later submission fails: never a half-submitted suite
+    jobs: list = []
+    arrays: list[str] = []
     try:
         executor.update_parameters(**sbatch_parameters(options, device, f"gtb-{suite.name}-caches"))
         cache_job = executor.submit(CacheJob(pending, out, cache, device))
-        executor.update_parameters(**array_parameters(options, device, f"gtb-{suite.name}", cache_job.job_id))
-        with executor.batch():
-            jobs = [executor.submit(CellJob(cell, out, cache, device, retry_failed)) for cell in pending]
-    except Exception as err:  # sbatch's own message (an unknown partition, a too-long time) says what to fix
+        queued.append(cache_job)
+        start = 0
+        for size in limits.arrays(len(pending)):
+            after = arrays[-1] if arrays else None
+            params = array_parameters(options, device, f"gtb-{suite.name}", cache_job.job_id, after)
+            executor.update_parameters(**params)
+            with executor.batch():
+                chunk = [executor.submit(CellJob(c, out, cache, device, retry_failed)) for c in pending[start:][:size]]
+            queued += chunk
+            jobs += chunk
+            arrays.append(str(chunk[0].job_id).split("_")[0])
+            start += size
+    except BaseException as err:  # sbatch's own message (an unknown partition, a too-long time) says what to fix
+        cancelled = _cancel(queued)
         if type(err).__name__ in ("FailedJobError", "FailedSubmissionError", "CalledProcessError"):
-            raise _sbatch_error(err) from None
+            raise _sbatch_error(err, cancelled) from None
+        if cancelled:
+            log.warning("submission stopped (%s)%s", type(err).__name__, cancelled)
         raise
     now = time.time()
     for cell, job in zip(pending, jobs):
@@ -433,7 +560,7 @@ def submit(suite, store: ResultsStore, cache_dir: Path, device: str, options: Sl
                 "submitted": now,
             }
         )
-    return pending, jobs, {**counts, "cache_job": cache_job.job_id}
+    return pending, jobs, {**counts, "cache_job": cache_job.job_id, "arrays": arrays}
 
 
 def wait(store: ResultsStore, cells: list[Cell], progress: bool = True) -> dict[str, int]:

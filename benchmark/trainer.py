@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from benchmark.config import TrainConfig
-from benchmark.errors import DivergedError
+from benchmark.errors import DivergedError, describe
 from benchmark.io import atomic_torch_save
 from benchmark.method import Method, accumulate_gradients, accumulate_regularization, regularization_due
 from benchmark.nets import count_parameters
@@ -32,6 +32,9 @@ from benchmark.step import Batch, Latents, PathLength, StepContext
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "last.pt"
+PREVIOUS_CHECKPOINT_NAME = "previous.pt"  # the checkpoint before last.pt: the fallback when last.pt is damaged
+DAMAGED_SUFFIX = ".damaged"  # an unreadable checkpoint is moved aside under this suffix, never rotated in
+_CHECKPOINT_KEYS = ("version", "step", "train_seconds", "method", "optimizers", "rng", "queue")
 _CHECKPOINT_VERSION = 1
 
 
@@ -280,15 +283,47 @@ class Trainer:
             },
             "queue": list(self.queue.queue),
         }
+        # The checkpoint it replaces is kept as previous.pt: a last.pt cut short afterwards (a node that
+        # died while the folder was copied, a full disk on a file system without atomic renames) then
+        # costs the steps since that one, not the cell.
         if self.path_length is not None:
             state["path_length_mean"] = self.path_length.mean
-        atomic_torch_save(state, path)
+        atomic_torch_save(state, path, previous=path.with_name(PREVIOUS_CHECKPOINT_NAME))
+
+    def _read_checkpoint(self) -> dict | None:
+        """The newest readable checkpoint: last.pt, else previous.pt (with a warning naming the damaged file).
+
+        An unreadable file is moved aside (``.damaged``), so the next save does not keep it as the
+        fallback; with none readable the cell starts again from step 0, with a warning.
+        """
+        last = self.checkpoint_path()
+        damaged = []
+        for path in (last, last.with_name(PREVIOUS_CHECKPOINT_NAME)):
+            if not path.exists():
+                continue
+            try:
+                state = torch.load(path, map_location=self.device, weights_only=False)
+                if not isinstance(state, dict) or any(k not in state for k in _CHECKPOINT_KEYS):
+                    raise ValueError("not a checkpoint of this trainer (keys missing)")
+            except Exception as err:  # torch raises RuntimeError, EOFError, UnpicklingError, ... on a cut file
+                aside = path.with_name(path.name + DAMAGED_SUFFIX)
+                path.replace(aside)
+                damaged.append(f"checkpoint {path} cannot be read ({describe(err, 120)}), moved aside to {aside.name}")
+                continue
+            if damaged:
+                log.warning("%s; resuming from %s (step %d) instead", "; ".join(damaged), path, state["step"])
+            return state
+        if damaged:
+            log.warning("%s; no earlier checkpoint can be read, so the cell starts again", "; ".join(damaged))
+        return None
 
     def load_checkpoint(self) -> bool:
         path = self.checkpoint_path()
-        if path is None or not path.exists():
+        if path is None:
             return False
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = self._read_checkpoint()
+        if state is None:
+            return False
         self.method.load_state_dict(state["method"])
         for k, o in self.optimizers.items():
             o.load_state_dict(state["optimizers"][k])

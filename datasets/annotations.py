@@ -132,3 +132,13 @@ def voc_boxes(loader: DatasetLoader, path: Path) -> list[tuple[float, float, flo
         except (TypeError, ValueError):
             raise malformed(loader, path, "a <bndbox> lacks a numeric xmin, ymin, xmax or ymax") from None
     return boxes
+
+
+def voc_size(path: Path) -> tuple[int, int] | None:
+    """The image size (width, height) a VOC XML file declares in ``<size>``, or None when it declares none."""
+    try:
+        size = ET.parse(path).getroot().find("size")
+        width, height = int(float(size.findtext("width"))), int(float(size.findtext("height")))
+    except (ET.ParseError, AttributeError, TypeError, ValueError):
+        return None
+    return (width, height) if width > 0 and height > 0 else None

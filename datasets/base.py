@@ -10,9 +10,12 @@ few-shot subsets (``datasets.splits``).
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import hashlib
 import json
 import os
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,11 +41,14 @@ class Record:
         path: file path relative to the dataset root (a stable identifier for in-memory data).
         label: class index into the loader's ``class_names()`` (after any class subset).
         bbox: object box (x0, y0, x1, y1) in pixels of the original image, where the dataset has one.
+        size: the image's (width, height) as its annotation declares it, where it does (VOC XML): a box
+            declared for another size than the file's is not used (``datasets.preprocess.box_problem``).
     """
 
     path: str
     label: int
     bbox: tuple[float, float, float, float] | None = None
+    size: tuple[int, int] | None = None
 
 
 class DatasetLoader:
@@ -76,6 +82,10 @@ class DatasetLoader:
     # descended into, so users may pass either the extraction folder or the dataset's own folder.
     marker: ClassVar[str] = ""
     subfolders: ClassVar[tuple[str, ...]] = ()
+    # Other releases of the same data that a root may hold instead of the one read here: (a file or
+    # folder only that release has, what it is). Checked when ``marker`` is absent, so a look-alike
+    # copy is named for what it is, not reported as a file missing from the official layout.
+    look_alikes: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     def __init__(self, root: str | Path | None, split: str = "train", classes: Sequence[str | int] | None = None):
         if split not in self.splits:
@@ -92,6 +102,9 @@ class DatasetLoader:
             self.root = self._locate(self.root)
         self.split = split
         self.requested_classes = list(classes) if classes is not None else None
+        # Where each class's images are, for loaders whose classes are folders (filled by load_all):
+        # an empty class is reported by its folder.
+        self.class_dirs: dict[str, Path] = {}
         self._cache: tuple[list[Record], list[str]] | None = None
         self._survey: tuple[list[Record], list[str]] | None = None
 
@@ -118,6 +131,21 @@ class DatasetLoader:
                 return root / sub
         return root
 
+    def check_release(self) -> None:
+        """Raise a one-line error when the root holds another release or version of the data set
+        (``look_alikes``) than the one this loader reads; loaders whose versions share a marker override it."""
+        if self.root is None or not self.marker or (self.root / self.marker).exists():
+            return
+        for relpath, what in self.look_alikes:
+            if (self.root / relpath).exists():
+                raise self.wrong_release(what, f"{relpath} is there, {self.marker} is not")
+
+    def wrong_release(self, found: str, evidence: str) -> BenchmarkError:
+        return BenchmarkError(
+            f"{self.name}: {self.root} holds {found} ({evidence}), not the release this loader reads. "
+            f"{self.where_to_get()}"
+        )
+
     def missing(self, what: str) -> BenchmarkError:
         """The error for a file or folder the official layout should have (and any archive that may hold it)."""
         archives = archives_in(self.root)
@@ -131,11 +159,12 @@ class DatasetLoader:
         instead of refusing it as a suite must.
         """
         if self._survey is None:
+            self.check_release()
             records, names = self.load_all()
             if self.requested_classes is not None:
                 chosen = [self._class_index(c, names) for c in self.requested_classes]
                 remap = {old: new for new, old in enumerate(chosen)}
-                records = [Record(r.path, remap[r.label], r.bbox) for r in records if r.label in remap]
+                records = [dataclasses.replace(r, label=remap[r.label]) for r in records if r.label in remap]
                 names = [names[i] for i in chosen]
             self._survey = (records, names)
         return self._survey
@@ -148,14 +177,38 @@ class DatasetLoader:
             counts[r.label] += 1
         return [str(n) for n, c in zip(names, counts) if c == 0]
 
+    def empty_problem(self) -> str | None:
+        """What is empty, naming the folder: no classes, no images at all, or classes without images; or None."""
+        records, names = self.survey()
+        where = self.root if self.root is not None else "memory"
+        if not names:
+            return f"no classes found under {where} (an empty or wrong folder?)"
+        if not records:
+            return f"no images found under {where} in any of its {len(names)} classes (an empty or wrong folder?)"
+        empty = self.empty_classes()
+        if not empty:
+            return None
+        shown = [f"{n} ({self.class_dirs[n]})" if n in self.class_dirs else n for n in empty]
+        return (
+            f"{len(empty)} of {len(names)} classes have no images under {where} (a partial copy, or the wrong "
+            f"split?): {abbreviate(shown, 5)}"
+        )
+
     def _resolve(self) -> tuple[list[Record], list[str]]:
         if self._cache is None:
+            records, names = self.survey()
+            if not records:
+                raise BenchmarkError(
+                    f"{self.name} ({self.split} split): {self.empty_problem()}; pass the folder the dataset was "
+                    f"extracted to. {self.where_to_get()}"
+                )
             empty = self.empty_classes()
             if empty:
+                where = "".join(f" in {self.class_dirs[n]}" for n in empty[:1] if n in self.class_dirs)
                 raise BenchmarkError(
                     f"{self.name} ({self.split} split): no images left for class(es) {abbreviate(empty, 5)} "
-                    f"({len(empty)} of {len(self.survey()[1])} classes); check the class names and the data root "
-                    f"(inspect-data {self.name} lists the images per class)"
+                    f"({len(empty)} of {len(self.survey()[1])} classes){where}; check the class names and the data "
+                    f"root {self.root} (inspect-data {self.name} lists the images per class)"
                 )
             self._cache = self.survey()
         return self._cache
@@ -167,8 +220,18 @@ class DatasetLoader:
             raise BenchmarkError(f"{self.name}: class index {cls} out of range 0..{len(names) - 1}")
         if cls in names:
             return names.index(cls)
+        # As typed: a folder written on macOS spells "é" decomposed (NFD), a YAML or shell name may carry spaces.
+        typed = typed_name(cls)
+        matches = [i for i, n in enumerate(names) if typed_name(n) == typed]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            alike = ", ".join(repr(names[i]) for i in matches)
+            raise BenchmarkError(f"{self.name}: class {cls!r} matches several classes ({alike}); give the exact name")
         shown = abbreviate([str(n) for n in names], 10)
-        raise BenchmarkError(f"{self.name}: unknown class {cls!r}; classes are: {shown}")
+        nearest = difflib.get_close_matches(typed, [typed_name(n) for n in names], n=3, cutoff=0.6)
+        hint = f"did you mean {', '.join(repr(n) for n in nearest)}? " if nearest else ""
+        raise BenchmarkError(f"{self.name}: unknown class {cls!r}; {hint}classes are: {shown}")
 
     def listing_notes(self) -> list[str]:
         """What the listing left out or read specially (hidden files, non-images), for ``inspect-data``."""
@@ -188,12 +251,20 @@ class DatasetLoader:
         """
         return Image.open(self.root / record.path)
 
-    def missing_files(self) -> list[Record]:
-        """Records whose image file the annotations name but the disk lacks (a stat each, nothing opened);
-        none for a loader that holds its images in memory (it overrides ``open_image``)."""
-        if type(self).open_image is not DatasetLoader.open_image:
+    def absent_files(self) -> list[str]:
+        """The record paths of the split and subset that are not on disk (a stat each, no image read).
+
+        Only for loaders whose records are files (those that keep the base ``open_image``); MNIST's
+        records, say, are rows of one IDX file.
+        """
+        if self.root is None or type(self).open_image is not DatasetLoader.open_image:
             return []
-        return [r for r in self.records() if not (self.root / r.path).is_file()]
+        from concurrent.futures import ThreadPoolExecutor
+
+        records = self.records()
+        with ThreadPoolExecutor(max_workers=16) as pool:  # stats on a network file system wait, not compute
+            present = list(pool.map(lambda r: os.path.exists(self.root / r.path), records))
+        return [r.path for r, ok in zip(records, present) if not ok]
 
     def fingerprint(self) -> str:
         """A hash of what this loader returns (name, root, split, records), for cache keys."""
@@ -205,6 +276,11 @@ class DatasetLoader:
             "records": [(r.path, r.label, r.bbox) for r in self.records()],
         }
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def typed_name(name) -> str:
+    """A class name compared as a person types it: Unicode NFC form, surrounding whitespace dropped."""
+    return unicodedata.normalize("NFC", str(name)).strip()
 
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".zip", ".7z", ".rar", ".gz")

@@ -36,6 +36,7 @@ class Caltech256(DatasetLoader):
     smallest_class = {"train": 80, "all": 80}
     marker = "256_ObjectCategories"
     subfolders = ("caltech256",)
+    look_alikes = (("101_ObjectCategories", "Caltech-101 (101_ObjectCategories/), not Caltech-256"),)
 
     def __init__(self, root, split: str = "train", classes=None, include_clutter: bool = False):
         super().__init__(root, split=split, classes=classes)
@@ -44,6 +45,7 @@ class Caltech256(DatasetLoader):
     def load_all(self) -> tuple[list[Record], list[str]]:
         top = require(self, "256_ObjectCategories")
         folders = [f for f in class_folders(top) if self.include_clutter or f != CLUTTER]
+        self.class_dirs = {f.split(".", 1)[-1]: top / f for f in folders}
         records = [
             Record(f"256_ObjectCategories/{folder}/{file}", label)
             for label, folder in enumerate(folders)

@@ -35,6 +35,10 @@ class CUB200(DatasetLoader):
     has_bboxes = True
     marker = "images.txt"
     subfolders = ("CUB_200_2011",)
+    look_alikes = (
+        ("lists/files.txt", "CUB-200 (2010: 6,033 images, lists/ and annotations-mat/), not CUB-200-2011"),
+        ("annotations-mat", "CUB-200 (2010: 6,033 images, lists/ and annotations-mat/), not CUB-200-2011"),
+    )
 
     def load_all(self) -> tuple[list[Record], list[str]]:
         require(self, "images")

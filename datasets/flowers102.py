@@ -39,6 +39,11 @@ class Flowers102(DatasetLoader):
     smallest_class = {"train": 10, "val": 10, "test": 20, "all": 40}
     marker = "imagelabels.mat"
     subfolders = ("flowers-102",)
+    look_alikes = tuple(
+        (path, "the Udacity/Kaggle re-split copy (train/ and valid/ folders per class number, cat_to_name.json), "
+         "whose splits are not the official setid.mat ones")
+        for path in ("cat_to_name.json", "flower_data", "valid")
+    )  # fmt: skip
 
     def load_all(self) -> tuple[list[Record], list[str]]:
         require(self, "jpg")

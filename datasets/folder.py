@@ -197,6 +197,7 @@ class FolderDataset(ImageFolderLoader):
         # A folder of folders: one class per sub-folder (an empty one is an empty class, which
         # inspect-data reports and a suite refuses by name).
         records = []
+        self.class_dirs = {name: root / name for name in sub}
         for label, name in enumerate(sub):
             records += [Record(p, label) for p in self._read_class(root / name, f"{name}/")]
         if not records:

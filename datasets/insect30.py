@@ -28,6 +28,7 @@ class Insect30(DatasetLoader):
         folders = class_folders(self.root)
         if not folders:
             raise BenchmarkError(f"{self.name}: no class folders under {self.root}. {self.where_to_get()}")
+        self.class_dirs = {f: self.root / f for f in folders}
         records = [
             Record(f"{folder}/{file}", label)
             for label, folder in enumerate(folders)

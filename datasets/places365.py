@@ -68,6 +68,11 @@ class Places365(DatasetLoader):
     smallest_class = {"train": 3068, "val": 100}  # the standard release's train list
     marker = "categories_places365.txt"
     subfolders = ("places365",)
+    look_alikes = tuple(
+        (path, "Places365's easy-format archive (places365standard_easyformat.tar: train/<category>/ folders and "
+         "train.txt, without the official file lists)")
+        for path in ("places365_standard", "train.txt", "val.txt")
+    )  # fmt: skip
 
     def __init__(self, root, split: str = "train", classes=None, variant: str = "standard", images: str = "auto"):
         super().__init__(root, split=split, classes=classes)
@@ -87,12 +92,25 @@ class Places365(DatasetLoader):
             wanted = sorted({self._class_index(c, names) for c in self.requested_classes})
         records = []
         if self.split in ("train", "all"):
+            self._check_variant()
             folder = self._image_folder("data")
             records += self._list_records(f"places365_train_{self.variant}.txt", folder, wanted, len(names))
         if self.split in ("val", "all"):
             folder = self._image_folder("val")
             records += self._list_records("places365_val.txt", folder, wanted, len(names))
         return records, names
+
+    def _check_variant(self) -> None:
+        """The other release's train list where this one's is absent is a version mismatch, not a missing file."""
+        wanted = f"places365_train_{self.variant}.txt"
+        other = next(v for v in VARIANTS if v != self.variant)
+        if not (self.root / wanted).exists() and (self.root / f"places365_train_{other}.txt").exists():
+            raise BenchmarkError(
+                f"{self.name}: {wanted} not found under {self.root}, which holds the {other} release's train list "
+                f"(places365_train_{other}.txt) instead; the suite asks for the {self.variant} release: get "
+                f"filelist_places365-{self.variant}.tar from {self.homepage}, or set the target's option "
+                f"variant: {other}"
+            )
 
     def _image_folder(self, prefix: str) -> str:
         sizes = ("256", "large") if self.images == "auto" else (self.images,)

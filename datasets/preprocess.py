@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,41 @@ from datasets.base import DATASETS, DatasetLoader, Record
 log = logging.getLogger(__name__)
 
 CROPS = ("center", "bbox", "none")
-_FORMAT_VERSION = 2  # bump when the pixels this module produces change (2: torch's resize, not PIL's)
+# bump when the pixels this module produces change (2: torch's resize, not PIL's; 3: images deeper than
+# 8 bits scaled, not clipped, to 8 bits)
+_FORMAT_VERSION = 3
+# Pillow's modes with more than 8 bits per sample that its convert() to L or RGB clips instead of
+# scaling (16-bit PNG and TIFF grey, 32-bit integer and float grey). 16-bit RGB(A) PNGs Pillow
+# itself opens as 8-bit RGB(A), scaled correctly; alpha is dropped by convert() as for 8-bit images.
+_DEEP_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I", "F")
+_INTEGER_RANGES = (255, 65535, 2**31 - 1)  # 8, 16 and 32 bits (Pillow's "I" is signed)
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """An image deeper than 8 bits as 8-bit grey ("L"), scaled by the range of its type; others unchanged.
+
+    16-bit modes are scaled from 0..65535. Pillow opens 32-bit and some 16-bit files as "I", so its
+    range is the smallest of 8, 16 or 32 bits that holds the image's largest value. Float ("F")
+    images are read as 0..1 or, when a value exceeds 1, 0..255. Anything else (negative values, a
+    float beyond 255) has no known scale: ValueError, and preprocessing skips the image with that reason.
+    """
+    if image.mode not in _DEEP_MODES:
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if low < 0 or not np.isfinite(values).all():
+        raise ValueError(f"mode {image.mode} image with values {low:g}..{high:g}: no known scale to 8 bits")
+    if image.mode.startswith("I;16"):
+        top = 65535
+    elif image.mode == "I":
+        top = next(r for r in _INTEGER_RANGES if high <= r)
+    elif high <= 1:
+        top = 1
+    elif high <= 255:
+        top = 255
+    else:
+        raise ValueError(f"mode F image with values {low:g}..{high:g}: neither 0..1 nor 0..255, no known scale")
+    return Image.fromarray(np.round(values * (255 / top)).astype(np.uint8), "L")
 
 
 @dataclass
@@ -73,15 +108,45 @@ def square_box(box: tuple[float, float, float, float], width: int, height: int) 
     return left, top, left + side, top + side
 
 
+def box_problem(bbox, width: int, height: int, declared: tuple[int, int] | None = None) -> str | None:
+    """What is wrong with an object box for an image of ``width`` x ``height`` pixels, or None.
+
+    The rule (README, "Object boxes"): a box that reaches past the image is clipped to it; one that is
+    empty, inverted, wholly outside the image, or annotated for an image of another size (the VOC
+    file's declared ``<size>``) is not used, and the image is centre-cropped like one without a box.
+    """
+    if bbox is None:
+        return None
+    x0, y0, x1, y1 = bbox
+    if declared is not None and tuple(declared) != (width, height):
+        return "declared for another image size"
+    if not (x1 > x0 and y1 > y0):
+        return "empty or inverted"
+    if x1 <= 0 or y1 <= 0 or x0 >= width or y0 >= height:
+        return "wholly outside the image"
+    if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
+        return "reaches past the image (clipped)"
+    return None
+
+
+def clip_box(bbox, width: int, height: int):
+    """The part of a box inside the image, or None when none is (or the box is empty or inverted)."""
+    x0, y0, x1, y1 = max(bbox[0], 0), max(bbox[1], 0), min(bbox[2], width), min(bbox[3], height)
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
 def crop_box(width: int, height: int, crop: str, bbox=None) -> tuple[int, int, int, int]:
     """The region to keep: the object's square (``bbox``), the centred square, or everything (``none``).
 
-    An empty or inverted box (a damaged annotation) counts as no box.
+    A box is clipped to the image first; an empty or inverted box, or one wholly outside the image (a
+    damaged annotation), counts as no box.
     """
     if crop == "none":
         return 0, 0, width, height
     if crop == "bbox" and bbox is not None and bbox[2] > bbox[0] and bbox[3] > bbox[1]:
-        return square_box(bbox, width, height)
+        inside = clip_box(bbox, width, height)
+        if inside is not None:
+            return square_box(inside, width, height)
     side = min(width, height)
     return square_box(((width - side) / 2, (height - side) / 2, (width + side) / 2, (height + side) / 2), width, height)
 
@@ -117,6 +182,7 @@ def crop_and_resize(
     cold start.
     """
     mode = "L" if channels == 1 else "RGB"
+    image = to_8bit(image)
     if canvas is not None and min(image.size) < canvas:
         image, bbox = pad_to_canvas(image.convert(mode), canvas, bbox)  # converted first: black is 0 in L and RGB
     width, height = image.size
@@ -209,12 +275,19 @@ def prepare_images(
     records = loader.records()
     images = torch.empty((len(records), channels, resolution, resolution), dtype=torch.uint8)
 
+    box_problems: list[str] = []  # list.append is atomic: the decoding threads share it
+
     def decode(index: int) -> str | None:
         record = records[index]
         try:
-            images[index] = torch.from_numpy(
-                crop_and_resize(loader.open_image(record), resolution, channels, crop, record.bbox, loader.canvas)
-            )
+            image, bbox = loader.open_image(record), record.bbox
+            if crop == "bbox" and bbox is not None:
+                problem = box_problem(bbox, *image.size, record.size)
+                if problem is not None:
+                    box_problems.append(problem)
+                    if problem == "declared for another image size":
+                        bbox = None
+            images[index] = torch.from_numpy(crop_and_resize(image, resolution, channels, crop, bbox, loader.canvas))
         except Exception as err:  # PIL raises OSError, SyntaxError, EOFError, struct.error, ... on damaged files
             return f"{type(err).__name__}: {err}"
         return None
@@ -236,6 +309,17 @@ def prepare_images(
             )
     finally:
         torch.set_num_threads(torch_threads)
+    if box_problems:
+        counts = ", ".join(f"{n} {what}" for what, n in Counter(box_problems).most_common())
+        log.warning(
+            "%s: %d of %d object boxes disagree with their image (%s); clipped where they reach past it, "
+            "else the image is centre-cropped (inspect-data %s lists them)",
+            loader.name,
+            len(box_problems),
+            len(records),
+            counts,
+            loader.name,
+        )
     keep = [i for i, problem in enumerate(problems) if problem is None]
     skipped = [(records[i].path, problem) for i, problem in enumerate(problems) if problem is not None]
     if skipped:

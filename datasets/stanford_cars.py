@@ -8,6 +8,7 @@ ends, so that x1 - x0 is the box width in pixels.
 
 from __future__ import annotations
 
+from benchmark.errors import BenchmarkError
 from datasets.annotations import first_existing, malformed, read_mat, require, struct_fields, vector
 from datasets.base import DATASETS, DatasetLoader, Record
 
@@ -39,6 +40,12 @@ class StanfordCars(DatasetLoader):
     has_bboxes = True
     marker = "devkit"
     subfolders = ("stanford_cars",)
+    look_alikes = (
+        ("car_data", "Kaggle's re-packaging by class folder (car_data/train/<class name>/, anno_train.csv, names.csv)"),
+        ("anno_train.csv", "Kaggle's re-packaging by class folder (car_data/train/<class name>/, anno_train.csv)"),
+        ("cars_annos.mat", "the single-folder release (car_ims/ and cars_annos.mat, its own train/test flags)"),
+        ("car_ims", "the single-folder release (car_ims/ and cars_annos.mat, its own train/test flags)"),
+    )
 
     def load_all(self) -> tuple[list[Record], list[str]]:
         meta_path = "devkit/cars_meta.mat"
@@ -56,6 +63,12 @@ class StanfordCars(DatasetLoader):
 
     def _split_records(self, annos_path, image_dir: str, n_classes: int) -> list[Record]:
         require(self, image_dir)
+        nested = self.root / image_dir / image_dir
+        if nested.is_dir():  # Kaggle's copy (jessicali9530) nests each image folder in one of the same name
+            raise BenchmarkError(
+                f"{self.name}: the images are one folder deeper than the devkit lists them ({nested}, as Kaggle's "
+                f"copy nests them): move the files of {image_dir}/{image_dir}/ up into {image_dir}/"
+            )
         path = self.root / annos_path
         mat = read_mat(self, annos_path, ["annotations"])
         fields = struct_fields(self, path, "annotations", mat["annotations"], _BOX_FIELDS)

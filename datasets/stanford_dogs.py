@@ -8,7 +8,8 @@ several boxes; the record keeps the largest, the dog the image is most about. VO
 
 from __future__ import annotations
 
-from datasets.annotations import first_existing, integers, malformed, read_mat, require, vector, voc_boxes
+from benchmark.errors import BenchmarkError
+from datasets.annotations import first_existing, integers, malformed, read_mat, require, vector, voc_boxes, voc_size
 from datasets.base import DATASETS, DatasetLoader, Record
 from datasets.folders import class_folders
 
@@ -36,10 +37,17 @@ class StanfordDogs(DatasetLoader):
     smallest_class = {"train": 100}
     marker = "Images"
     subfolders = ("stanford_dogs", "StanfordDogs")
+    look_alikes = (("images/Images", "Kaggle's copy (images/Images/ and annotations/Annotation/, without lists/)"),)
     has_bboxes = True
 
     def load_all(self) -> tuple[list[Record], list[str]]:
-        folders = class_folders(require(self, "Images"))
+        images = require(self, "Images")
+        folders = class_folders(images)
+        if not folders:
+            raise BenchmarkError(
+                f"{self.name}: no breed folders in {images} (an empty or unfinished extraction). {self.where_to_get()}"
+            )
+        self.class_dirs = {f.split("-", 1)[-1]: images / f for f in folders}
         require(self, "Annotation")
         records: list[Record] = []
         for list_name in _LISTS[self.split]:
@@ -59,15 +67,16 @@ class StanfordDogs(DatasetLoader):
             file, index = str(file), label - 1
             if not 0 <= index < len(folders) or folders[index] != file.split("/", 1)[0]:
                 raise malformed(self, path, f"label {index + 1} of {file} does not match the Images/ folder order")
-            records.append(Record(f"Images/{file}", index, self._box(f"Annotation/{annotation}")))
+            records.append(Record(f"Images/{file}", index, *self._box(f"Annotation/{annotation}")))
         return records
 
-    def _box(self, relpath: str) -> tuple[float, float, float, float] | None:
+    def _box(self, relpath: str) -> tuple[tuple[float, float, float, float] | None, tuple[int, int] | None]:
+        """The largest box of an annotation file and the image size it declares (None, None without one)."""
         path = self.root / relpath
         if not path.is_file():
-            return None  # the image stays usable; crop="bbox" centre-crops it and inspect-data reports it
+            return None, None  # the image stays usable; crop="bbox" centre-crops it and inspect-data reports it
         boxes = voc_boxes(self, path)
         if not boxes:
-            return None
+            return None, None
         x0, y0, x1, y1 = max(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
-        return x0 - 1, y0 - 1, x1, y1
+        return (x0 - 1, y0 - 1, x1, y1), voc_size(path)

@@ -5,11 +5,13 @@ Importing this package registers them all; ``benchmark.method.METHODS`` does so 
 
 from methods import (  # noqa: F401  (importing registers each family)
     adafm,
+    dcl,
     finetune,
     freeze,
     hypermod,
     minegan,
     reconstruction,
     regularized,
+    rssa,
     scaleshift,
 )

@@ -186,3 +186,47 @@ def test_a_stylegan2_suite_runs_end_to_end_with_its_recipe_and_refuses_v1_only_m
     assert refused.stderr.strip().splitlines() == [
         f"error: method 'hypermod' cannot run on the stylegan2 backbone: {reason}"
     ]
+
+
+def test_a_suite_on_an_nvidia_pickle_runs_on_stylegan2_and_wrong_files_are_one_line(tmp_path, cache_dir):
+    """A stylegan2-ada pickle (written by the tests in NVIDIA's layout) as a suite's source: the dry run
+    names the backbone, its recipe and the stage spans, a smoke run finishes; rosinality files given to
+    this source kind, and this pickle given to theirs, are each one line naming the right kind."""
+    from tests.sources import checkpoints
+    from tests.sources.nvlabs_pickles import CONFIGS, snapshot, write_pickle
+    from tests.sources.test_rosinality2 import train_checkpoint
+
+    pickle = write_pickle(snapshot(CONFIGS["paper256"]), tmp_path / "network-snapshot-000100.pkl")
+    target = {"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}
+    raw = tiny_suite(
+        name="nvlabs", image_channels=3, sources={"ffhq": {"kind": "nvlabs-stylegan2-ada"}}, targets=[target],
+        methods=["transfergan", {"name": "minegan", "options": {"miner_steps": 1}}],
+    )  # fmt: skip
+    raw.pop("backbone")
+    suite = write_suite(tmp_path / "nvlabs.yaml", raw)
+    dry = run_cli("--suite", suite, "--source-ckpt", pickle, "--dry-run", cache_dir=cache_dir)
+    assert dry.returncode == 0, dry.stderr
+    assert "# backbone: stylegan2 at 32 px; recipe: rosinality stylegan2-pytorch train.py" in dry.stdout
+    assert "#   minegan: mine 0-1, finetune 1-4" in dry.stdout
+    assert "# source ffhq: nvlabs-stylegan2-ada from" in dry.stdout
+
+    out = tmp_path / "out"
+    run = run_cli(
+        "--suite", suite, "--source-ckpt", pickle, "--out", out, "--no-progress", "--budget", "smoke",
+        "--methods", "transfergan", cache_dir=cache_dir,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    [folder] = (out / "runs" / "nvlabs").iterdir()
+    assert json.loads((folder / "result.json").read_text())["status"] == "finished"
+
+    v1 = checkpoints.save(checkpoints.training_checkpoint(), tmp_path / "stylegan-256px-new.model")
+    v2 = checkpoints.save(train_checkpoint(), tmp_path / "550000.pt")
+    for wrong, right in ((v1, "rosinality-stylegan1"), (v2, "rosinality-stylegan2")):
+        refused = run_cli("--suite", suite, "--source-ckpt", wrong, "--dry-run", cache_dir=cache_dir)
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and len(lines) == 1 and right in lines[0], refused.stderr
+    raw["sources"] = {"ffhq": {"kind": "rosinality-stylegan2"}}
+    other = write_suite(tmp_path / "rosinality2.yaml", raw)
+    refused = run_cli("--suite", other, "--source-ckpt", pickle, "--dry-run", cache_dir=cache_dir)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(lines) == 1 and "nvlabs-stylegan2-ada" in lines[0], refused.stderr

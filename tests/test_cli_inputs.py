@@ -8,6 +8,7 @@ in this process (the same code from argument parsing to the exit code, without a
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -195,3 +196,69 @@ def test_inspect_data_reports_a_partial_copy(tmp_path, cache_dir, capsys):
     as_json = in_process(capsys, "inspect-data", "flowers102", "--data-root", root, "--split", "all", "--json")
     report = json.loads(as_json.stdout)
     assert report["n_images"] == 12 and len(report["empty_classes"]) == 99
+
+
+def test_a_cell_whose_last_checkpoint_is_damaged_finishes_on_a_plain_rerun_with_the_same_metrics(
+    tmp_path, cache_dir, capsys, monkeypatch
+):
+    """Stopped by a full disk after its step-3 checkpoint (one line, the cell left interrupted), last.pt then
+    cut in half (a node that died while the folder was copied): the plain rerun warns, naming the file,
+    resumes from previous.pt (step 2) and ends with the metrics of a clean run."""
+    import benchmark.runner
+
+    raw = tiny_suite(
+        methods=["transfergan"],
+        targets=[{"name": "digit7", "dataset": "mnist5k", "classes": [7], "shots": [5], "eval_split": "test"}],
+        train={
+            "steps": 4,
+            "batch_size": 4,
+            "eval_every": 2,
+            "checkpoint_every": 1,
+            "log_every": 1,
+            "hflip": False,
+            "r1_every": 2,
+        },
+    )
+    suite = write_suite(tmp_path / "ckpt.yaml", raw)
+    args = ["--suite", suite, "--no-progress", "--no-report", "--jobs", "1"]
+    monkeypatch.setenv("GTB_CACHE_DIR", str(cache_dir))
+    assert in_process(capsys, *args, "--out", tmp_path / "clean").returncode == 0
+
+    append = benchmark.runner.append_jsonl
+
+    def full_disk_at_4(row, path):  # the disk fills after the step-3 checkpoint
+        if row["step"] == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        append(row, path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(benchmark.runner, "append_jsonl", full_disk_at_4)
+        full = one_line_error(in_process(capsys, *args, "--out", tmp_path / "damaged"))
+    (last,) = (tmp_path / "damaged").glob("runs/*/*/checkpoints/last.pt")
+    assert f"no space left on the device (or the disk quota is reached) writing in {last.parent.parent}" in full
+    assert "run the same command again" in full
+    assert json.loads((last.parent.parent / "status.json").read_text())["state"] == "interrupted"
+    last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+
+    rerun = in_process(capsys, *args, "--out", tmp_path / "damaged")
+    assert rerun.returncode == 0, rerun.stderr
+    log_text = (last.parent.parent / "log.txt").read_text()
+    assert f"checkpoint {last} cannot be read" in log_text and "previous.pt (step 2) instead" in log_text
+
+    def metrics(out):
+        (path,) = out.glob("runs/*/*/metrics.jsonl")
+        return [(r["step"], r["metrics"]) for r in map(json.loads, path.read_text().splitlines())]
+
+    assert [s for s, _ in metrics(tmp_path / "damaged")] == [0, 2, 4]
+    assert metrics(tmp_path / "damaged") == metrics(tmp_path / "clean")
+
+
+def test_an_afhq_v2_copy_fails_the_dry_run_of_a_v1_suite_naming_both_versions(tmp_path, cache_dir, capsys):
+    from tests.datasets.test_partial_copies import _afhq_v2
+
+    _afhq_v2(tmp_path / "data" / "afhq")
+    result = in_process(capsys, "--suite", "afhq-fewshot", "--data-root", tmp_path / "data", "--dry-run",
+                        "--out", tmp_path / "out")  # fmt: skip
+    line = one_line_error(result)
+    assert "holds AFHQ v2 (train/ and test/ of PNG images, afhq_v2.zip)" in line
+    assert "the suite asks for AFHQ v1" in line

@@ -40,8 +40,15 @@ def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
     from benchmark.method import METHODS
     from datasets.places365 import HYPERMOD_CATEGORIES
 
-    for name in set(shipped_suites()) - {"toy"}:
-        assert {m.name for m in load_suite(name).methods} == set(METHODS.names()), name
+    def runs_on(backbone: str) -> set[str]:
+        return {m for m in METHODS.names() if backbone not in METHODS.get(m).unsupported_backbones}
+
+    for name in set(shipped_suites()) - {"toy", "toy-stylegan2"}:  # every method that runs on its backbone
+        suite = load_suite(name)
+        assert {m.name for m in suite.methods} == runs_on(suite.backbone.name), name
+    # The toy suites leave out the same v1 variants; toy-stylegan2 runs every other method that runs on StyleGAN2.
+    left_out = runs_on("stylegan1") - {m.name for m in load_suite("toy").methods}
+    assert {m.name for m in load_suite("toy-stylegan2").methods} == runs_on("stylegan2") - left_out
     assert tuple(load_suite("places-fewshot").targets[0].classes) == HYPERMOD_CATEGORIES
     assert tuple(load_suite("hypermod2022").targets[1].classes) == HYPERMOD_CATEGORIES
 
@@ -61,7 +68,7 @@ def test_real_suites_run_every_method_and_places_uses_the_shipped_categories():
         (lambda s: s.pop("targets"), "missing required key"),
         (lambda s: s.update(methods=[{"name": "freezed", "source": "nope"}]), "unknown source 'nope'"),
         (lambda s: s.update(methods=[{"name": "minegan", "options": {"sources": ["nope"]}}]), "unknown source 'nope'"),
-        (lambda s: s["sources"]["digits-0to6"].update(kind="toy"), "unknown source 'toy'; valid sources: rosinality"),
+        (lambda s: s["sources"]["digits-0to6"].update(kind="toy"), "unknown source 'toy'; valid sources: .*rosinality"),
         (lambda s: s["train"].update(compile=""), "compile must be true, false or a torch.compile backend"),
         (lambda s: s["train"].update(amp="bf16"), "amp must be true or false"),
         (lambda s: s["train"].update(fused_adam=1), "fused_adam must be true or false"),
@@ -124,7 +131,8 @@ def test_every_shipped_suite_resolves_and_names_its_protocol(name):
     if name in PROTOCOL_SUITES:
         assert suite.protocol.paper, f"{name}: a paper's protocol names its paper"
     else:
-        assert name == "toy" or name.endswith("-fewshot"), "a suite that runs no paper's protocol says what it is"
+        no_paper = name.startswith("toy") or name.endswith("-fewshot")
+        assert no_paper, "a suite that runs no paper's protocol says what it is"
     smoke = load_suite(name, budget="smoke")
     for target, small in zip(suite.targets, smoke.targets):  # the smoke budget also shortens a target's own eval
         assert smoke.eval_for(small).n_fake == 48 < suite.eval_for(target).n_fake
@@ -193,7 +201,7 @@ def test_fewshot_suites_share_their_settings_through_extends():
         raw = read_yaml(suite_path(name))
         assert raw["extends"] == "base/fewshot" and not {"train", "eval", "methods", "sources"} & set(raw)
         suite = load_suite(name)
-        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 14
+        assert suite.train.steps == 5000 and suite.protocol.name == "few-shot" and len(suite.methods) == 15
 
 
 def test_extends_merges_parents_and_inherits_targets_by_name(tmp_path):
@@ -335,3 +343,12 @@ def test_shipped_shots_keep_training_images_at_most_half_of_a_class_reference(na
         if smallest is None:  # no official count (Stanford Cars, Insect-30): the dry run counts the user's copy
             continue
         assert shots / smallest <= TRAINING_SHARE_WARNING, (target.name, shots, smallest)
+
+
+def test_a_mistyped_suite_or_method_name_gets_the_nearest_valid_names():
+    from benchmark.method import METHODS
+
+    with pytest.raises(BenchmarkError, match="unknown suite 'stanfrod'; did you mean 'stanford'"):
+        suite_path("stanfrod")
+    with pytest.raises(BenchmarkError, match="unknown method 'freezd'; did you mean 'freezed'"):
+        METHODS.get("freezd")

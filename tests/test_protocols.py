@@ -81,11 +81,11 @@ def test_stanford_dry_run_shows_parks_protocol(tmp_path, stanford_data, checkpoi
         "# published cars fid: partial 10.84, MineGAN with GLO (not run) 33.65",
         "# published dogs fid: freezeg 29.83, scaleshift 57.30",
         "# published ranking dogs coverage: best fd; worst scaleshift",
-        "# steps per cell: 50,000 steps x 78 cells, 60,000 steps x 6 cells; total 4,260,000 training steps",
+        "# steps per cell: 50,000 steps x 84 cells, 60,000 steps x 6 cells; total 4,560,000 training steps",
         "# stage schedules (steps):",
         "#   hypermod: self-align 0-10000 (G only, no data), train 10000-60000",
         "#   adafm: specific 0-10000, adafm 10000-50000",
-        "# 84 cells on cpu:",
+        "# 90 cells on cpu:",
     ):
         assert line in out.splitlines(), line
     assert "published ranking flowers" not in out  # park2023's other targets are not this suite's
@@ -165,14 +165,14 @@ def test_minegan_mnist_dry_run_on_idx_files(tmp_path, cache_dir):
         "yaxingwang/MineGAN))",
         "# target digit9: mnist train split, 1 classes, 1000 per class, crop center, unconditional; evaluated every "
         "2,000 steps on 5,000 generated images: fid, kid, kmmd, precision, recall, density, coverage, memorization",
-        "# steps per cell: 20,000 steps x 117 cells, 30,000 steps x 9 cells; total 2,610,000 training steps",
+        "# steps per cell: 20,000 steps x 126 cells, 30,000 steps x 9 cells; total 2,790,000 training steps",
         "#   minegan-noft: mine 0-20000",
         "#   adafm: specific 0-4000, adafm 4000-20000",
-        "# 126 cells on cpu:",
+        "# 135 cells on cpu:",
     ):
         assert line in out, line
     cells = [line.split()[0] for line in out if line.startswith("  digit")]
-    assert len(cells) == 126 and "digit8-1000shot-minegan-noft-s1" in cells
+    assert len(cells) == 135 and "digit8-1000shot-minegan-noft-s1" in cells
     resolved = yaml.safe_load(result.stdout[: result.stdout.index("\n# ")])
     sources = {t["name"]: t["source"] for t in resolved["targets"]}
     assert sources == {"digit5": "mnist-no5", "digit8": "mnist-no8", "digit9": "mnist-no9"}

@@ -50,26 +50,6 @@ def test_the_dry_run_reports_the_training_share_of_the_reference_and_warns_above
     assert warning.startswith("warning: target digits789 at 250 shots: up to 62% of a class's reference images")
 
 
-def test_the_dry_run_reports_image_files_missing_under_an_intact_label_file(tmp_path):
-    """The annotations name every image, the disk lacks two: the dry run says so, with where and what to do."""
-    from benchmark.config import parse_suite, read_suite
-    from benchmark.runner import check_inputs
-    from tests.datasets.layouts import build_layout
-
-    layout = build_layout("cub200", tmp_path / "cub")
-    for path, _, _ in layout.records["train"][:2]:
-        (layout.root / path).unlink()
-    raw = read_suite("toy")
-    raw["targets"] = [{"name": "birds", "dataset": "cub200", "data_root": str(layout.root), "shots": [1]}]
-    raw["eval"] = {"metrics": ["fid"]}
-    lines = check_inputs(parse_suite(raw))
-    (warning,) = [line for line in lines if "missing" in line]
-    assert warning.startswith(
-        f"warning: target birds: 2 of the 6 images the annotations name (train split) are missing from {layout.root}: "
-    )
-    assert warning.endswith("preprocessing skips them: extract the archive again (inspect-data cub200 lists them)")
-
-
 def test_every_shipped_suite_reports_a_training_share_per_target_on_the_miniature_layouts(tmp_path):
     """What the dry run prints per target, for every shipped suite, on the tests' miniature official layouts
     (1 shot: the most their classes hold): a share line per target, and no warning; whole data sets at 100%

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from benchmark.errors import BenchmarkError
@@ -61,3 +63,92 @@ def test_dry_run_prints_the_arrays_sbatch_lines_and_an_estimate(tmp_path, cache_
     # 6 cells x 4 steps x batch 4 / 0.01 images per second = 9,600 s = 2.67 h, at one GPU per job
     assert "= 2.67 job-hours" in result.stdout and "2.67 GPU-hours at 1 GPU(s) per job" in result.stdout
     assert not out.exists()  # a dry run writes nothing
+
+
+def _fake_slurm(folder, scontrol: str = "", sacctmgr: str = "", squeue: str = ""):
+    """scontrol, sacctmgr, squeue and scancel stand-ins that print the given text; scancel records its arguments."""
+    folder.mkdir(exist_ok=True)
+    for name, text in (("scontrol", scontrol), ("sacctmgr", sacctmgr), ("squeue", squeue)):
+        (folder / name).write_text(f"#!/bin/sh\nprintf '{text}'\n")
+    (folder / "scancel").write_text(f'#!/bin/sh\necho "$@" >> {folder / "scancelled"}\n')
+    for path in folder.iterdir():
+        path.chmod(0o755)
+    return folder
+
+
+def test_cells_beyond_max_array_size_are_split_into_arrays_and_too_many_jobs_are_refused_at_the_dry_run(
+    tmp_path, cache_dir, monkeypatch, capsys
+):
+    from tests.test_cli_inputs import in_process, one_line_error
+
+    raw = tiny_suite(executor={"name": "slurm", "parallelism": 2, "images_per_second": 1})
+    suite = write_suite(tmp_path / "tiny.yaml", raw)
+    fake = _fake_slurm(tmp_path / "bin", scontrol="MaxArraySize            = 4\\nMaxJobCount = 10000\\n")
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setenv("GTB_CACHE_DIR", str(cache_dir))
+    result = in_process(capsys, "--suite", suite, "--dry-run", "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert (
+        "# SLURM: a cache job, then 2 arrays of 4 + 2 jobs (one per pending cell; the cluster's MaxArraySize is 4)"
+        in (result.stdout)
+    )
+    for expected in ("#SBATCH --array=0-3%2", "#SBATCH --array=0-1%2", "#SBATCH --dependency=afterok:CACHE_JOB_ID",
+                     "#SBATCH --dependency=afterok:CACHE_JOB_ID,afterany:ARRAY_1_JOB_ID"):  # fmt: skip
+        assert expected in lines, expected
+
+    _fake_slurm(fake, scontrol="MaxArraySize = 1001\\n", sacctmgr="6\\n", squeue="17\\n18_3\\n")
+    line = one_line_error(in_process(capsys, "--suite", suite, "--dry-run", "--out", tmp_path / "out"))
+    assert "6 pending cells need 7 SLURM jobs" in line and "lets you have 6 queued or running (MaxSubmitJobs)" in line
+    assert "2 are: nothing was submitted; submit at most 3 cells at a time" in line
+
+
+def test_a_submission_that_fails_midway_cancels_what_it_queued(tmp_path, cache_dir, monkeypatch):
+    """The second array is refused after the cache job and the first array were queued: both are cancelled."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from benchmark import slurm
+    from benchmark.config import load_suite
+    from benchmark.store import ResultsStore
+
+    class FailedJobError(RuntimeError):
+        pass
+
+    class Executor:
+        def __init__(self):
+            self.next_id, self.batches, self.in_batch = 100, 0, None
+
+        def update_parameters(self, **params):
+            self.params = params
+
+        def _job(self, job_id):
+            return SimpleNamespace(job_id=job_id, paths=SimpleNamespace(stdout="o", stderr="e"))
+
+        def submit(self, fn):
+            if self.in_batch is None:
+                self.next_id += 1
+                return self._job(str(self.next_id))
+            self.in_batch.append(self._job(f"{self.next_id + 1}_{len(self.in_batch)}"))
+            return self.in_batch[-1]
+
+        @contextlib.contextmanager
+        def batch(self):
+            self.in_batch, self.batches = [], self.batches + 1
+            yield
+            self.in_batch = None
+            if self.batches == 2:
+                raise FailedJobError("sbatch: error: QOSMaxSubmitJobPerUserLimit")
+            self.next_id += 1
+
+    fake = _fake_slurm(tmp_path / "bin", scontrol="MaxArraySize = 4\\n")
+    monkeypatch.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+    monkeypatch.setattr(slurm, "_executor", lambda folder, options: Executor())
+    suite = load_suite(write_suite(tmp_path / "tiny.yaml", tiny_suite()))
+    with pytest.raises(BenchmarkError) as err:
+        slurm.submit(suite, ResultsStore(tmp_path / "out"), cache_dir, "cpu", slurm.SlurmOptions(), False)
+    assert str(err.value) == (
+        "sbatch refused the jobs: sbatch: error: QOSMaxSubmitJobPerUserLimit; the job(s) this command had queued "
+        "(101, 102) were cancelled, none is left behind"
+    )
+    assert (fake / "scancelled").read_text().split() == ["101", "102"]

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from benchmark.config import load_suite
 from benchmark.lease import CellLease
 from benchmark.runfolder import RunFolder
@@ -97,7 +99,11 @@ def test_status_shows_finished_failed_running_and_pending_cells(tmp_path, cache_
     broken = [c for c in expand_cells(load_suite(str(quick))) if c.seed == 1][0]
     checkpoint = ResultsStore(out).run_dir(broken.key) / "checkpoints" / "last.pt"
     checkpoint.parent.mkdir(parents=True)
-    checkpoint.write_bytes(b"not a checkpoint")  # the cell crashes when it loads it
+    # A readable checkpoint of other networks: the cell crashes when it loads it (an unreadable one is set
+    # aside and the cell starts again, see test_trainer).
+    state = {"version": 1, "step": 2, "train_seconds": 0.0, "method": {"no_such_weight": torch.zeros(1)},
+             "optimizers": {}, "rng": {}, "queue": []}  # fmt: skip
+    torch.save(state, checkpoint)
     result = run_cli("--suite", quick, "--out", out, "--jobs", "2", "--no-progress", "--no-report", cache_dir=cache_dir)
     assert result.returncode == 1 and "finished 1, failed 1" in result.stdout, result.stdout + result.stderr
 

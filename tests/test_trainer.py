@@ -64,6 +64,66 @@ def test_resume_after_interruption_is_bit_identical(tiny_source, tmp_path):
         assert torch.equal(v, resumed.method.state_dict()[k]), k
 
 
+def test_a_damaged_last_checkpoint_falls_back_to_the_previous_one_and_ends_the_same(tiny_source, tmp_path, caplog):
+    """A last.pt cut short (a node that died while it was copied) costs the steps since previous.pt, not the
+    cell; with no readable checkpoint left the cell starts again. Either way it ends bit-identical."""
+    steps = 6
+    reference = _trainer(tiny_source, steps, None, eval_every=2)
+    reference.run()
+
+    def die_at_6(method, step):
+        if step == 6:
+            raise _Kill  # after the checkpoints of steps 2 and 4
+
+    for damage, resumes_at in (("half", 2), ("both", None)):
+        ckpt = tmp_path / damage
+        with pytest.raises(_Kill):
+            _trainer(tiny_source, steps, ckpt, die_at_6, eval_every=2).run()
+        last, previous = ckpt / "last.pt", ckpt / "previous.pt"
+        assert torch.load(previous, weights_only=False)["step"] == 2
+        last.write_bytes(last.read_bytes()[: last.stat().st_size // 2])
+        if damage == "both":
+            previous.write_bytes(b"")
+        resumed = _trainer(tiny_source, steps, ckpt, None, eval_every=2)
+        with caplog.at_level("WARNING", logger="benchmark.trainer"):
+            assert resumed.resume() == resumes_at
+        assert f"checkpoint {last} cannot be read" in caplog.text and "last.pt.damaged" in caplog.text
+        assert resumed.run().steps == steps
+        for k, v in _state(reference).items():
+            assert torch.equal(v, resumed.method.state_dict()[k]), (damage, k)
+        caplog.clear()
+
+
+def test_a_full_disk_while_checkpointing_is_one_line_naming_the_folder_and_keeps_the_last_one(
+    tiny_source, tmp_path, monkeypatch
+):
+    """torch's writer wraps the OSError (ENOSPC) in a RuntimeError of its own; it is found, and the
+    checkpoint already there is left as it was."""
+    import errno
+    import io as stdio
+
+    import benchmark.io
+    from benchmark.errors import BenchmarkError
+
+    trainer = _trainer(tiny_source, 2, tmp_path)
+    trainer.save_checkpoint()
+    before = (tmp_path / "last.pt").read_bytes()
+
+    class FullDisk(stdio.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    real_fdopen = benchmark.io.os.fdopen
+    monkeypatch.setattr(benchmark.io.os, "fdopen", lambda fd, mode: (real_fdopen(fd, mode).close(), FullDisk())[1])
+    with pytest.raises(BenchmarkError, match=r"no space left .* writing last\.pt in " + str(tmp_path)) as err:
+        trainer.save_checkpoint()
+    assert "needed" in str(err.value) and "run the same command again" in str(err.value)
+    assert (tmp_path / "last.pt").read_bytes() == before and not list(tmp_path.glob(".*.tmp"))
+
+
 def test_evaluation_does_not_perturb_training(tiny_source):
     calls = []
     plain = _trainer(tiny_source, 4, None, eval_every=2)

@@ -137,6 +137,7 @@ class ResultsTable:
                 s.escape(f"{SELECT_PHRASES[self.select]}. Best per column in bold."),
                 s.escape(self.facts.samples_phrase()),
                 directions_phrase(metrics, s),
+                s.escape(conventions_phrase(metrics)),
                 self.published_phrase(s, columns),
             ]
         ).strip()
@@ -286,6 +287,18 @@ class Facts:
         fake = " / ".join(f"{n:,}" for n in self.n_fake) or "unrecorded"
         real = ", ".join(f"{t} {' / '.join(f'{n:,}' for n in ns) or 'unrecorded'}" for t, ns in self.n_real.items())
         return f"Features: {extractor}; {fake} generated images per evaluation; real images per target: {real}."
+
+
+def conventions_phrase(metrics: list[str]) -> str:
+    """How the table's metrics that have a convention were computed (which FID, which LPIPS), one sentence
+    each, from the registry: FIDs of different conventions are different metrics, so never one column."""
+    wanted = set(metrics)
+    sentences = [
+        g.describe_convention
+        for g in METRICS.values()
+        if g.describe_convention and any(m.name in wanted for m in g.metrics)
+    ]
+    return " ".join(sentences)
 
 
 def directions_phrase(metrics: list[str], s: Spelling) -> str:

@@ -58,6 +58,10 @@ class Source:
         provenance: where the weights came from (path, hash, pretraining config), for run folders.
         g_ema_state: the EMA generator's state dict (``g_running``); None when the source has only
             one generator, which then serves as both.
+        without_d: for a file that holds no discriminator, what it is and which file to use instead
+            (the one-line error a method that needs D gets).
+        latent_avg: the file's tracked mean w (style_dim,) for truncation, where it keeps one
+            (convert_weight.py's ``latent_avg``, NVIDIA's ``w_avg``); None otherwise.
     """
 
     name: str
@@ -66,6 +70,8 @@ class Source:
     d_state: dict[str, torch.Tensor] | None
     provenance: dict = field(default_factory=dict)
     g_ema_state: dict[str, torch.Tensor] | None = None
+    without_d: str = "the source has no discriminator, which this method needs"
+    latent_avg: torch.Tensor | None = None
 
     @classmethod
     def untrained(cls, config, name: str = "random-init") -> Source:
@@ -92,6 +98,8 @@ class Source:
         return G
 
     def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> BackboneDiscriminator:
+        if pretrained and self.d_state is None:
+            raise BenchmarkError(f"source {self.name!r}: {self.without_d}")
         D = self.config.discriminator(n_classes)
         if pretrained:
             _load(D, self.d_state, f"source {self.name!r} discriminator")

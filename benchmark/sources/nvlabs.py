@@ -68,7 +68,7 @@ from typing import ClassVar
 import torch
 
 from benchmark.errors import BenchmarkError, abbreviate, describe
-from benchmark.files import identify
+from benchmark.files import file_sha256, identify
 from benchmark.nets.stylegan2 import StyleGAN2Config, rosinality_width
 from benchmark.sources.base import SOURCES, Source
 from benchmark.sources.rosinality2 import KIND as ROSINALITY_STYLEGAN2
@@ -860,34 +860,6 @@ def _jsonable(value):
     return repr(value)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@dataclass
-class NVlabsSource(Source):
-    """A Source from an NVIDIA pickle: its missing discriminator explained, and its tracked mean w.
-
-    Args:
-        latent_avg: ``G_ema.mapping.w_avg`` (style_dim,), the running mean of w that NVIDIA's
-            truncation uses (rosinality's ``latent_avg``); None if the pickle does not track it.
-    """
-
-    latent_avg: torch.Tensor | None = None
-
-    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True):
-        if pretrained and self.d_state is None:
-            raise BenchmarkError(
-                f"source {self.name!r}: {self.provenance.get('path')} holds no discriminator (D), which this method "
-                f"needs; use a network-snapshot-*.pkl from training, which holds G, D and G_ema"
-            )
-        return super().build_discriminator(n_classes, pretrained)
-
-
 def _in_file(path: Path, step):
     """Run one step of loading, with the file named at the front of its error."""
     try:
@@ -900,7 +872,7 @@ def _in_file(path: Path, step):
 @SOURCES.register(KIND)
 def load_nvlabs_stylegan2_ada(
     path, *, resolution: int = 256, name: str | None = None, cache_dir=None, device=None
-) -> NVlabsSource:
+) -> Source:
     """Load an NVIDIA stylegan2-ada-pytorch network pickle without running code from it.
 
     Args:
@@ -951,7 +923,7 @@ def load_nvlabs_stylegan2_ada(
     provenance = {
         "kind": KIND,
         "path": str(path.resolve()),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "format": "stylegan2-ada-pytorch network pickle",
         "resolution": config.resolution,
         "channel_multiplier": config.channel_multiplier,
@@ -969,13 +941,15 @@ def load_nvlabs_stylegan2_ada(
     }
     if g_state is None:
         g_state, g_ema_state = g_ema_state, None
-    return NVlabsSource(
+    return Source(
         name or path.stem,
         config,
         g_state,
         d_state,
         provenance,
         g_ema_state,
+        without_d=f"{path} holds no discriminator (D), which this method needs; use a network-snapshot-*.pkl "
+        f"from training, which holds G, D and G_ema",
         latent_avg=w_avg.float().clone() if w_avg is not None else None,
     )
 

@@ -20,16 +20,14 @@ equalized-lr scale at forward time, as rosinality's hook does.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from benchmark.errors import BenchmarkError, abbreviate, describe
-from benchmark.files import check_file
+from benchmark.files import check_file, file_sha256
 from benchmark.nets import BackboneConfig, Discriminator, StyledGenerator
 from benchmark.nets.stylegan import N_ROSINALITY_BLOCKS, ROSINALITY_CHANNELS, resolution_index
 from benchmark.sources.base import SOURCES, Source
@@ -221,29 +219,8 @@ def _select(state: dict, needed: dict[str, tuple[int, ...]], what: str, path: Pa
     return {k: (state[k].float() if state[k].is_floating_point() else state[k]).clone() for k in needed}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------------------------
 # The loader
-
-
-@dataclass
-class RosinalitySource(Source):
-    """A Source whose missing discriminator is explained: g_running-only files hold no D."""
-
-    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> Discriminator:
-        if pretrained and self.d_state is None:
-            raise BenchmarkError(
-                f"source {self.name!r}: {self.provenance.get('path')} is a g_running state dict with no "
-                f"discriminator, which this method needs; use the training checkpoint (with 'discriminator')"
-            )
-        return super().build_discriminator(n_classes, pretrained)
 
 
 @SOURCES.register(KIND)
@@ -324,14 +301,18 @@ def load_rosinality_stylegan1(
     provenance = {
         "kind": KIND,
         "path": str(path.resolve()),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "format": file_format,
         "resolution": int(resolution),
         "step": step,
         "has_discriminator": d_state is not None,
         "generators": "generator + g_running" if g_ema_state is not None else "g_running only",
     }
-    return RosinalitySource(name or path.stem, config, g_state, d_state, provenance, g_ema_state)
+    without_d = (
+        f"{path} is a g_running state dict with no discriminator, which this method needs; "
+        f"use the training checkpoint (with 'discriminator')"
+    )
+    return Source(name or path.stem, config, g_state, d_state, provenance, g_ema_state, without_d)
 
 
 # What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.

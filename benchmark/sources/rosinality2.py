@@ -24,7 +24,6 @@ is refused with a line that names it, never loaded unsafely.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import io
 import logging
 import pickletools
@@ -36,8 +35,8 @@ from pathlib import Path
 import torch
 
 from benchmark.errors import BenchmarkError, abbreviate, describe
-from benchmark.files import check_file
-from benchmark.nets.stylegan2 import StyleGAN2Config, StyleGAN2Discriminator, rosinality_width
+from benchmark.files import check_file, file_sha256
+from benchmark.nets.stylegan2 import StyleGAN2Config, rosinality_width
 from benchmark.sources.base import SOURCES, Source
 
 log = logging.getLogger(__name__)
@@ -308,42 +307,14 @@ def _drawn_noise(layout: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
     return {k: torch.randn(shape, generator=generator) for k, shape in layout.items() if k.startswith("noises.")}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # --------------------------------------------------------------------------------------------
 # The loader
-
-
-@dataclass
-class RosinalityStyleGAN2Source(Source):
-    """A Source whose missing discriminator is explained, with convert_weight.py's mean w.
-
-    Args:
-        latent_avg: convert_weight.py's ``latent_avg`` (style_dim,), NVIDIA's tracked mean w, for
-            truncation; None for train.py checkpoints (use ``G.mean_latent``).
-    """
-
-    latent_avg: torch.Tensor | None = None
-
-    def build_discriminator(self, n_classes: int = 0, pretrained: bool = True) -> StyleGAN2Discriminator:
-        if pretrained and self.d_state is None:
-            raise BenchmarkError(
-                f"source {self.name!r}: {self.provenance.get('path')} holds no discriminator ('d'), which this method "
-                f"needs; use a train.py checkpoint or a convert_weight.py file converted with --disc"
-            )
-        return super().build_discriminator(n_classes, pretrained)
 
 
 @SOURCES.register(KIND)
 def load_rosinality_stylegan2(
     path, *, resolution: int = 256, name: str | None = None, cache_dir=None, device=None
-) -> RosinalityStyleGAN2Source:
+) -> Source:
     """Load a rosinality stylegan2-pytorch checkpoint.
 
     Args:
@@ -392,7 +363,7 @@ def load_rosinality_stylegan2(
     provenance = {
         "kind": KIND,
         "path": str(path.resolve()),
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "format": contents.file_format,
         "resolution": config.resolution,
         "channel_multiplier": config.channel_multiplier,
@@ -403,9 +374,11 @@ def load_rosinality_stylegan2(
         "ada_aug_p": contents.ada_aug_p,
         "train_args": contents.args,
     }
-    return RosinalityStyleGAN2Source(
-        name or path.stem, config, g_state, d_state, provenance, g_ema_state, latent_avg=contents.latent_avg
+    without_d = (
+        f"{path} holds no discriminator ('d'), which this method needs; use a train.py checkpoint or a "
+        f"convert_weight.py file converted with --disc"
     )
+    return Source(name or path.stem, config, g_state, d_state, provenance, g_ema_state, without_d, contents.latent_avg)
 
 
 # What --dry-run calls (benchmark.runner.check_inputs): the file's kind, without loading weights.

@@ -146,3 +146,43 @@ def test_mnist_idx_files(layout):
     images.write_bytes(gzip.compress(b"\x00" * 100)[:20])
     message = load_error("mnist", layout.root)
     assert "train-images-idx3-ubyte.gz is malformed: cannot be read (EOFError" in message
+
+
+def test_boxes_that_disagree_with_their_image_are_counted_by_inspect_data_and_handled_by_the_stated_rule(
+    tmp_path, caplog
+):
+    """CUB's boxes for 64 x 48 images: one wholly outside (it cropped the image's corner as "the object"),
+    one empty, one reaching past the right edge; a Stanford Dogs box declared for a 128 x 96 image. Wholly
+    outside, empty and foreign-size boxes fall back to the centre crop; the one reaching past is clipped."""
+    from datasets.inspect import inspect_dataset
+    from datasets.preprocess import crop_and_resize, prepare_images
+
+    cub = build_layout("cub200", tmp_path / "cub").root
+    lines = (cub / "bounding_boxes.txt").read_text().splitlines()
+    bad = {"1": "1 500.0 400.0 20.0 20.0", "2": "2 10.0 10.0 0.0 10.0", "3": "3 50.0 10.0 30.0 20.0"}
+    write_text(cub / "bounding_boxes.txt", [bad.get(line.split()[0], line) for line in lines])
+    report = inspect_dataset("cub200", cub, split="all")
+    assert report["box_problems"] == {
+        "empty or inverted": 1,
+        "reaches past the image (clipped)": 1,
+        "wholly outside the image": 1,
+    }
+    assert any(p.startswith("1 object box(es) wholly outside the image: images/001.") for p in report["problems"])
+
+    dogs = build_layout("stanford_dogs", tmp_path / "dogs").root
+    xml = next((dogs / "Annotation").rglob("*_1001"))
+    xml.write_text(
+        xml.read_text().replace("<width>64</width><height>48</height>", "<width>128</width><height>96</height>")
+    )
+    assert inspect_dataset("stanford_dogs", dogs)["box_problems"] == {"declared for another image size": 1}
+
+    for name, root, wrong in (("cub200", cub, ("_0001_", "_0002_")), ("stanford_dogs", dogs, ("_1001",))):
+        loader = build_dataset(name, root, split="all" if name == "cub200" else "train")
+        with caplog.at_level("WARNING", logger="datasets.preprocess"):
+            prepared = prepare_images(loader, 16, 3, crop="bbox", progress=False)
+        assert f"{name}: {3 if name == 'cub200' else 1} of {len(loader.records())} object boxes disagree" in caplog.text
+        for record, image in zip(loader.records(), prepared.images):
+            if any(w in record.path for w in wrong):
+                centre = crop_and_resize(loader.open_image(record), 16, 3, "center")
+                assert np.array_equal(image.numpy(), centre), record.path
+        caplog.clear()

@@ -127,3 +127,47 @@ def test_the_canvas_is_part_of_the_image_cache_key(tmp_path, monkeypatch):
     plain = preprocess.cache_key(loader, 16, 3, "center")
     monkeypatch.setattr(type(loader), "canvas", 80)
     assert preprocess.cache_key(loader, 16, 3, "center") != plain
+
+
+def _png16(path: Path, array: np.ndarray) -> None:
+    """A 16-bit RGB or RGBA PNG (Pillow cannot write one), from (H, W, C) uint16 values."""
+    import struct
+    import zlib
+
+    height, width, channels = array.shape
+    raw = b"".join(b"\0" + array[y].astype(">u2").tobytes() for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {3: 2, 4: 6}[channels], 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+
+
+def test_images_deeper_than_8_bits_are_scaled_not_clipped_and_inspect_data_names_their_modes(tmp_path):
+    """Half of each type's range must come out mid-grey (128), never white; a float image with no known
+    scale is skipped with its reason."""
+    from datasets.inspect import format_inspection, inspect_dataset
+
+    folder = tmp_path / "deep" / "grey"
+    folder.mkdir(parents=True)
+    full = np.ones((8, 8))
+    Image.fromarray((full * 32896).astype(np.uint16)).save(folder / "a_16bit.png")  # I;16
+    Image.fromarray((full * 2**30).astype(np.int32), "I").save(folder / "b_32bit.tif")
+    Image.fromarray((full * 0.5).astype(np.float32)).save(folder / "c_float01.tif")  # F, 0..1
+    Image.fromarray((full * 128).astype(np.float32)).save(folder / "d_float255.tif")  # F, 0..255
+    _png16(folder / "e_rgb16.png", np.full((8, 8, 3), 32896, dtype=np.uint16))
+    _png16(folder / "f_rgba16.png", np.full((8, 8, 4), 32896, dtype=np.uint16))
+    Image.fromarray((full * 1000).astype(np.float32)).save(folder / "g_float_unknown.tif")
+    loader = build_dataset("insect30", tmp_path / "deep")
+    for channels in (1, 3):
+        prepared = prepare_images(loader, 8, channels, progress=False)
+        assert prepared.paths == [f"grey/{n}" for n in sorted(p.name for p in folder.iterdir())][:-1]
+        assert prepared.images.float().mean(dim=(1, 2, 3)).round().tolist() == [128.0] * 6, channels
+        ((path, reason),) = prepared.skipped
+        assert path == "grey/g_float_unknown.tif" and "values 1000..1000" in reason and "no known scale" in reason
+    report = inspect_dataset("insect30", tmp_path / "deep")
+    assert report["modes"] == {"F": 3, "I;16": 1, "I": 1, "RGB": 1, "RGBA": 1}
+    assert "image modes: 3 F (32-bit float grey" in format_inspection(report)

@@ -115,3 +115,52 @@ def random_vgg16_state() -> dict[str, torch.Tensor]:
             column = torch.randn(shape[0], 1, generator=generator) * math.sqrt(2 / shape[1])
             state[key] = column.expand(shape)
     return state
+
+
+def _calibrated_state(module: nn.Module, calibration_batch: int = 2) -> dict[str, torch.Tensor]:
+    """``module``'s state dict after one train-mode pass over random 299 px images sets its batch-norm
+    statistics (cumulative average of that batch), so random features stay of order one through the layers."""
+    for m in module.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = None
+    module.train()
+    with torch.no_grad():
+        module(torch.rand(calibration_batch, 3, 299, 299) * 2 - 1)
+    return {k: v.clone() for k, v in module.eval().state_dict().items()}
+
+
+def random_pt_inception_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """pytorch-fid's FID Inception (``pt_inception-2015-12-05-6726825d.pth``'s keys and shapes), random weights.
+
+    The layout is pytorch-fid's own ``fid_inception_v3``, built by the package with its download
+    answered by the freshly built network's own (random) state dict.
+    """
+    from unittest import mock
+
+    from pytorch_fid import inception
+
+    built = []
+    build = inception._inception_v3
+
+    def keep(*args, **kwargs):
+        built.append(build(*args, **kwargs))
+        return built[-1]
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        with (
+            mock.patch.object(inception, "_inception_v3", keep),
+            mock.patch.object(inception, "load_state_dict_from_url", lambda url, **kw: built[-1].state_dict()),
+        ):
+            network = inception.fid_inception_v3()
+        return _calibrated_state(network)
+
+
+def random_tv_inception_state(seed: int = 0) -> dict[str, torch.Tensor]:
+    """torchvision's ImageNet ``inception_v3`` state dict (``inception_v3_google-0cc3c7bd.pth``'s keys), random."""
+    from torchvision.models import inception_v3
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        network = inception_v3(weights=None, aux_logits=True, transform_input=True, init_weights=False)
+        return _calibrated_state(network)

@@ -9,7 +9,7 @@ from torch import nn
 
 from benchmark.config import TrainConfig
 from benchmark.features import FeatureExtractor
-from benchmark.method import METHODS, TargetSpec, build_method, provide_resources
+from benchmark.method import METHODS, TargetSpec, TrainingSet, build_method, provide_resources
 from benchmark.trainer import TrainData, Trainer
 
 
@@ -35,10 +35,22 @@ class TinyPerceptual(FeatureExtractor):
         return self.feature_maps(images)[-1].mean((2, 3))
 
 
+TEST_STAGE_SCALE = 1e-3  # a preparation step (RSSA's inversion: 4,002 steps) runs a few steps in tests
+
+
+def toy_training_set(target: TargetSpec, seed: int = 0, cache_dir=None) -> TrainingSet:
+    """The toy training images as ``Resource.TRAINING_SET`` gives them, preparation steps cut short."""
+    data = toy_data(target, seed)
+    return TrainingSet(data.images, data.labels, cache_dir, TEST_STAGE_SCALE)
+
+
 def make_method(name: str, source, target: TargetSpec, **options):
-    """``build_method``, giving a method that declares a perceptual network the tiny stand-in (as the runner
-    gives the suite's); tests pass any other sources in as loaded ``Source`` objects."""
-    provided = provide_resources(METHODS.get(name), {}, source=None, perceptual=TinyPerceptual)
+    """``build_method``, giving a method that declares a perceptual network the tiny stand-in and one that
+    declares the training set the toy images (as the runner gives the suite's); tests pass any other
+    sources in as loaded ``Source`` objects."""
+    provided = provide_resources(
+        METHODS.get(name), {}, source=None, perceptual=TinyPerceptual, training_set=lambda: toy_training_set(target)
+    )
     return build_method(name, source, target, **{**provided, **options})
 
 

@@ -6,23 +6,64 @@ Parametrized over the registry, so a new metric group is checked the moment it i
 from __future__ import annotations
 
 import pytest
+import torch
+from torch import nn
 
 from benchmark.config import METRIC_GROUPS, EvalConfig
 from benchmark.errors import BenchmarkError
 from benchmark.evaluate import check_eval_sizes
 from benchmark.metrics.registry import METRICS, all_metrics, direction, display_name, metric_id
+from benchmark.nets.stylegan import BackboneConfig, StyledGenerator
 from benchmark.report.data import KNOWN_METRICS
 from benchmark.report.table import METRIC_NAMES
-from tests.test_evaluate import Noise, _evaluator, _images
+from tests.test_evaluate import STYLE_DIM, MeanFeatures, Noise, _evaluator, _images
 
 GROUPS = METRICS.names()
+# Groups with a network of their own (another Inception, LPIPS) need its weights file: opt-in, never a default.
+OPT_IN = {g for g in GROUPS if METRICS.get(g).extractor or METRICS.get(g).network}
+
+
+@pytest.fixture(scope="module")
+def opt_in_networks(tmp_path_factory):
+    """The opt-in groups' networks, cheap: the FID conventions' Inceptions as the stub features under their
+    names (the real ones are tested in test_fid_conventions.py), LPIPS on a stand-in VGG16 file."""
+    from benchmark import evaluate
+    from benchmark.features import vgg
+    from tests.features.standin import random_vgg16_state
+
+    def stub(name, **options):
+        return type(f"Stub{name}", (MeanFeatures,), {"name": name})()
+
+    folder = tmp_path_factory.mktemp("weights")
+    torch.save(random_vgg16_state(), folder / vgg.FILENAME)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(vgg.ENV_VAR, str(folder))
+        patch.setattr(evaluate, "build_extractor", stub)
+        patch.setattr(evaluate, "_SHARED_NETWORKS", {})  # nothing built here outlives the test
+        yield
+
+
+class Styled(nn.Module):
+    """A method with a small StyleGAN generator (PPL walks along it), 1 channel at 32 px."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        config = BackboneConfig(resolution=32, style_dim=STYLE_DIM, n_mlp=1, image_channels=1, channels={
+            r: 4 for r in (4, 8, 16, 32)})  # fmt: skip
+        self.G = StyledGenerator(config)
+
+    @torch.no_grad()
+    def sample(self, z, labels=None):
+        return torch.tanh(self.G(z)) * 0.9  # never 1.0: the stub features are NaN there
 
 
 def test_every_metric_is_registered_once_with_a_direction_and_a_display_name():
     names = [m.name for m in all_metrics()]
     assert len(names) == len(set(names))
     assert all(m.direction in ("lower", "higher", None) and m.display for m in all_metrics())
-    assert set(METRIC_GROUPS) == set(GROUPS) and set(EvalConfig().metrics) == set(GROUPS)
+    assert set(METRIC_GROUPS) == set(GROUPS) and set(EvalConfig().metrics) == set(GROUPS) - OPT_IN
+    assert {"fid_cdc", "fid_adam", "intra_lpips", "ppl"} == OPT_IN
     assert tuple(m.name for m in all_metrics() if not m.diagnostic) == KNOWN_METRICS
     assert METRIC_NAMES["intra_fid"] == display_name("intra_fid") == "Intra-FID"
     assert direction("fid") == "lower" and direction("coverage") == "higher"
@@ -51,10 +92,12 @@ def test_the_size_check_asks_what_the_group_needs(group):
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-def test_the_evaluator_records_each_configured_groups_metrics(conditional):
+def test_the_evaluator_records_each_configured_groups_metrics(conditional, opt_in_networks):
     reference, train = _images(24, 2), _images(6, 2, seed=1)
     for group in GROUPS:
-        evaluation = _evaluator(reference, train, conditional, metrics=(group,))(Noise(), step=0)
+        options = {"ppl": {"ppl_samples": 4}, "intra_lpips": {"intra_lpips_n": 12}}.get(group, {})
+        method = Styled() if group in OPT_IN else Noise()
+        evaluation = _evaluator(reference, train, conditional, metrics=(group,), **options)(method, step=0)
         spec = METRICS.get(group)
         expected = {m.name for m in spec.metrics if not m.diagnostic} if spec.applies(conditional, 2) else set()
         expected -= {"memorization_distance"}  # the ratio's stand-in where no real image is held out of training
