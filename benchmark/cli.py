@@ -207,6 +207,11 @@ def cmd_run(args) -> int:
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     seeds = _seeds(args.seeds)
+    if args.jobs is not None and args.jobs < 1:  # 0 would silently mean the default, a negative count nothing
+        raise BenchmarkError(
+            f"--jobs takes a whole number >= 1 (cells run in parallel), e.g. --jobs 2; got {args.jobs}; "
+            "leave it out for one per GPU or CPU core"
+        )
     suite = load_suite(
         args.suite,
         methods=_split_list(args.methods),
@@ -252,7 +257,9 @@ def cmd_run(args) -> int:
         return 0
     if executor == "local":
         _check_device(device)  # a SLURM login node need not have the compute nodes' GPUs
-    check_inputs(suite)  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
+    for line in check_inputs(suite):  # data, checkpoints and evaluation sizes: one clear error now, not one per cell
+        if line.startswith("warning: "):
+            logging.getLogger(__name__).warning(line.removeprefix("warning: "))
     store = ResultsStore(args.out)
     from benchmark.protocol import save_protocol
 

@@ -33,7 +33,7 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
         lines.append(
             f"# target {target.name}: {target.dataset} {target.split} split, {classes}, {shots}, crop {target.crop}, "
             f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
-            f"{', '.join(_metric_names(ev.metrics, target.conditional))}"
+            f"{', '.join(_metric_names(ev.metrics, target))}"
         )
         for label, options in target.method_options.items():
             shown = ", ".join(f"{k}={v}" for k, v in options.items())
@@ -76,7 +76,15 @@ def _shown(value) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def _metric_names(groups, conditional: bool) -> list[str]:
-    """The metric names an evaluation writes (a per-class group, intra-class FID, only on a conditional target)."""
+def _metric_names(groups, target) -> list[str]:
+    """The metric names an evaluation writes: a per-class group (intra-class FID) only on a conditional target;
+    memorization as a ratio where real images outside training exist (a few-shot draw or another evaluation
+    split), as a raw distance where every real image trains (a whole data set scored against itself)."""
     chosen = [METRICS.get(name) for name in groups]
-    return [m.name for g in chosen if conditional or not g.per_class for m in g.metrics if not m.diagnostic]
+    names = [m.name for g in chosen if target.conditional or not g.per_class for m in g.metrics if not m.diagnostic]
+    against_itself = target.eval_split in (None, target.split)
+    if not (against_itself and None in target.shots):
+        names = [n for n in names if n != "memorization_distance"]
+    if against_itself and all(s is None for s in target.shots):
+        names = [n for n in names if n != "memorization"]
+    return names

@@ -87,6 +87,12 @@ def _identify_other(head: bytes) -> FileKind:
             return FileKind("archive", f"a {name} archive", "extract it and pass the file inside")
     if len(head) > 262 and head[257:262] == b"ustar":
         return FileKind("archive", "a tar archive", "extract it and pass the file inside")
+    if len(head) > 1 and head[0] == 0x80 and 2 <= head[1] <= 5:  # pickle's PROTO opcode, not torch's magic number
+        return FileKind(
+            "pickle",
+            "a plain Python pickle (pickle.dump), not a torch file",
+            "save the tensors with torch.save, or use the original file",
+        )
     if head.startswith(b"\x89HDF"):
         return FileKind("unknown", "an HDF5 file (Keras or TensorFlow weights?)", "use the PyTorch file")
     if _looks_like_text(head):
@@ -209,6 +215,9 @@ _FALLBACK_ALLOWED = (
 )
 
 
+_DOWNLOAD_AGAIN = ("download it again", "download the file again")
+
+
 def check_file(path: str | Path, want: str, problem: str, where_to_get: str) -> FileKind:
     """Raise a one-line error unless ``path`` is a ``want`` file ("checkpoint" or "torchscript").
 
@@ -224,7 +233,12 @@ def check_file(path: str | Path, want: str, problem: str, where_to_get: str) -> 
     """
     found = identify(path)
     if found.kind != want:
-        fix = f": {found.fix}" if found.fix else ""
+        fix = found.fix
+        if where_to_get.startswith("download ") and fix.endswith(_DOWNLOAD_AGAIN):
+            # say it once: "...; download it again: the FFHQ checkpoint from ...", not "download it again; download ..."
+            fix = fix.rpartition(";")[0]
+            where_to_get = "download it again: " + where_to_get.removeprefix("download ")
+        fix = f": {fix}" if fix else ""
         raise BenchmarkError(f"{problem}: it is {found.what}{fix}; {where_to_get}")
     if found.unsafe_globals:
         raise BenchmarkError(

@@ -49,7 +49,7 @@ from benchmark.nets import BackboneGenerator, trainable_parameters
 from benchmark.registry import Registry
 from benchmark.schedule import Stage, check_method_options
 from benchmark.sources.base import EMA_START
-from benchmark.step import Batch, Fakes, Latents, PathLength, StepContext, backward
+from benchmark.step import Batch, Fakes, Latents, PathLength, StepContext, StepEnd, backward
 
 __all__ = [  # the contract a method's module imports; Stage and the step types are re-exported
     "METHODS",
@@ -61,6 +61,7 @@ __all__ = [  # the contract a method's module imports; Stage and the step types 
     "Resource",
     "Stage",
     "StepContext",
+    "StepEnd",
     "TargetSpec",
     "TrainingSet",
     "PathLength",
@@ -242,6 +243,17 @@ class Method(nn.Module):
     def g_regularizers(self, batch: Batch | None, fakes: Fakes, ctx: StepContext) -> dict[str, torch.Tensor]:
         """Extra terms of the G loss, weighted (the whole loss in a stage that is not adversarial)."""
         return {}
+
+    def after_step(self, end: StepEnd) -> None:
+        """Called after every step, once its optimizer updates and G's EMA update are done, before the
+        loop logs, evaluates or checkpoints (so what it changes is in the step's checkpoint). A method
+        may read and change its own state here (buffers, weights it holds fixed); it must draw any
+        randomness from generators of its own, never the training RNG. The default does nothing."""
+
+    def held_fixed(self) -> list[nn.Parameter]:
+        """Trainable parameters the method holds fixed at the moment as a whole (e.g. RICK's layers whose
+        every filter is frozen or pruned): the contract tests do not expect them to move. Default none."""
+        return []
 
     def extra_state(self) -> dict:
         """JSON-able facts to write into the run folder at the end (e.g. MineGAN's selector p_i)."""

@@ -190,8 +190,9 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
     lines = []
     for target in suite.targets:
         eval_split = target.eval_split or target.split
+        loaders = {}
         for split in dict.fromkeys([target.split, eval_split]):
-            loader = target_loader(target, split)
+            loader = loaders[split] = target_loader(target, split)
             absent = check_files_present(target, split, loader)
             per_class = class_counts(loader)
             if split == target.split:
@@ -205,6 +206,7 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"{len(loader.class_names())} classes{absent}"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
+        lines += training_share_lines(target, loaders[target.split], loaders[eval_split])
     used = used_sources(suite)
     for spec in (s for s in suite.sources.values() if s.name in used):
         if trained_by_harness(spec.kind):
@@ -231,6 +233,45 @@ def used_sources(suite: SuiteConfig) -> set[str]:
         for target in suite.targets:
             used |= set(named_sources(METHODS.get(method.name), options_on(method, target)))
     return used
+
+
+# A few-shot target whose training images are more than this share of some class's reference images
+# gets a warning: most of what FID and intra-FID compare that class with is then the training set,
+# so they reward copying it (a whole-data-set target scores against its training set by design, as
+# GAN papers do, and gets none).
+TRAINING_SHARE_WARNING = 0.5
+
+
+def training_share_lines(target: TargetConfig, train_loader, eval_loader) -> list[str]:
+    """The expected share of the reference (evaluation) images that are training images, per shot count:
+    overall and in the worst class, and a warning line where a class is above ``TRAINING_SHARE_WARNING``.
+
+    A class's draw of ``shots`` images comes uniformly from its training split, so the expected number of
+    them among its reference images is shots x (its training images that are reference images) / (its
+    training images); an ``eval_split`` disjoint from the training split gives 0.
+    """
+    names = train_loader.class_names()
+    reference_paths = {r.path for r in eval_loader.records()}
+    reference = class_counts(eval_loader)
+    pool, overlap = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
+    for record in train_loader.records():
+        pool[names[record.label]] += 1
+        overlap[names[record.label]] += record.path in reference_paths
+    shown, warnings = [], []
+    for shots in target.shots:
+        in_reference = {c: min(pool[c], shots or pool[c]) * overlap[c] / pool[c] for c in names if pool[c]}
+        per_class = {c: n / reference[c] for c, n in in_reference.items() if reference.get(c)}
+        total = sum(in_reference.values()) / max(1, sum(reference.values()))
+        worst = max(per_class.values(), default=0.0)
+        label = "all images" if shots is None else f"{shots} shots"
+        shown.append(f"{total:.0%} at {label} (at most {worst:.0%} of a class)")
+        if shots is not None and worst > TRAINING_SHARE_WARNING:
+            warnings.append(
+                f"warning: target {target.name} at {shots} shots: up to {worst:.0%} of a class's reference images "
+                f"are training images (more than {TRAINING_SHARE_WARNING:.0%}), so FID and intra-FID reward copying "
+                "them; lower the shots, choose larger classes or score against another split (eval_split)"
+            )
+    return [f"target {target.name}: training images among the reference images: {', '.join(shown)}", *warnings]
 
 
 def max_absent(n_images: int) -> int:

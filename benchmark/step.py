@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmark.schedule import Stage
+from benchmark.schedule import Schedule, Stage
 
 
 @dataclass
@@ -110,6 +110,26 @@ class StepContext:
     def augment(self, images: torch.Tensor) -> torch.Tensor:
         """``images`` as D should see them: ADA-augmented with probability p when ADA is on, else as they are."""
         return images if self.ada is None else self.ada(images, self.generator)
+
+
+@dataclass
+class StepEnd:
+    """What ``Method.after_step`` sees once a step is over: its optimizer updates and G's EMA update are done.
+
+    Attributes:
+        step: the step just finished (0-based); the next one is ``step + 1``.
+        schedule: the run's stages laid out in steps (``schedule.at(step + 1)`` is the next step's span).
+        images: the whole training set, uint8 (N, C, H, W) on the training device (read it, never write it).
+        labels: its labels (N,), or None.
+        ema_decay: the decay of G's moving average at this step (the one the harness used, or would use in
+            a stage without a G phase).
+    """
+
+    step: int
+    schedule: Schedule
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    ema_decay: float
 
 
 def backward(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, torch.Tensor]:

@@ -28,7 +28,7 @@ from benchmark.io import atomic_torch_save
 from benchmark.method import Method, accumulate_gradients, accumulate_regularization, regularization_due
 from benchmark.nets import count_parameters
 from benchmark.schedule import Span, resolve_schedule
-from benchmark.step import Batch, Latents, PathLength, StepContext
+from benchmark.step import Batch, Latents, PathLength, StepContext, StepEnd
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +75,19 @@ class BatchQueue:
 
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema = decay * ema + (1 - decay) * model for parameters; buffers are copied."""
+    """ema = decay * ema + (1 - decay) * model for parameters; persistent buffers are copied.
+
+    Non-persistent buffers are constants derived from a source when a network is built (frozen
+    references, Hyper-Modulation's normalised kernels); the average keeps its own, as rosinality's
+    ``accumulate`` never touches g_running's buffers (an unaligned hypermod's are g_running's).
+    """
     ema_params = [p for p in ema.parameters()]
     params = [p.detach() for p in model.parameters()]
     torch._foreach_lerp_(ema_params, params, 1.0 - decay)
-    for b_ema, b in zip(ema.buffers(), model.buffers()):
-        b_ema.copy_(b)
+    for module_ema, module in zip(ema.modules(), model.modules()):  # the same structure: ema is a deep copy
+        for name, b in module._buffers.items():  # a per-step state_dict() would cost more than the copies
+            if b is not None and name not in module._non_persistent_buffers_set:
+                module_ema._buffers[name].copy_(b)
 
 
 def compile_forward(module: torch.nn.Module, backend: str = "inductor") -> None:
@@ -438,10 +445,11 @@ class Trainer:
                     terms["ada_p"] = torch.tensor(self.ada.p)  # logged with the losses (its mean over the interval)
                 for k, v in terms.items():
                     sums[k] = sums.get(k, 0) + v.float()
+            t = self.step
+            decay = min(cfg.ema_decay, (1 + t) / (10 + t)) if cfg.ema_rampup else cfg.ema_decay
             if "G" in stage.phases:
-                t = self.step
-                decay = min(cfg.ema_decay, (1 + t) / (10 + t)) if cfg.ema_rampup else cfg.ema_decay
                 update_ema(self.method.G_ema, self.method.G, decay)
+            self.method.after_step(StepEnd(self.step, self.schedule, self.data.images, self.data.labels, decay))
             self.step += 1
             count += 1
             bar.update(1)

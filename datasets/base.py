@@ -74,6 +74,9 @@ class DatasetLoader:
     # The side of a black square the images are centred on before cropping and resizing, where a
     # data set is conventionally padded (MNIST's 28-px digits on LeNet-5's 32-px field); None: as stored.
     canvas: ClassVar[int | None] = None
+    # Images in the smallest class of each split, where the data set's authors give the count (the
+    # loader's docstring names the source); suites choose their shots from it (tests/test_config.py).
+    smallest_class: ClassVar[dict[str, int]] = {}
     # A file or folder at the top of the extracted dataset, and the folder names its archive (or
     # torchvision) puts it in: a root that lacks ``marker`` but has ``<subfolder>/marker`` is
     # descended into, so users may pass either the extraction folder or the dataset's own folder.

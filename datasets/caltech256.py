@@ -19,6 +19,9 @@ CLUTTER = "257.clutter"
 class Caltech256(DatasetLoader):
     """Every image (there is no official split: "train" and "all" both mean the whole set).
 
+    Per-class counts: every category holds at least 80 images (Griffin et al. 2007, Caltech-256
+    Object Category Dataset, CNS-TR-2007-001), at most 827.
+
     Class names drop the number prefix of the folders ("001.ak47" -> "ak47"). Only image files
     directly inside a category folder count; nested folders and stray files in the archive do not.
 
@@ -30,6 +33,7 @@ class Caltech256(DatasetLoader):
     layout = "256_ObjectCategories/<NNN.name>/*.jpg (256_ObjectCategories.tar extracted)"
     homepage = "https://data.caltech.edu/records/20087"
     splits = ("train", "all")
+    smallest_class = {"train": 80, "all": 80}
     marker = "256_ObjectCategories"
     subfolders = ("caltech256",)
     look_alikes = (("101_ObjectCategories", "Caltech-101 (101_ObjectCategories/), not Caltech-256"),)

@@ -26,12 +26,17 @@ class Flowers102(DatasetLoader):
     """The official splits of setid.mat: train (trnid, 1,020), val (valid, 1,020), test (tstid, 6,149), or "all".
 
     The train and val splits hold 10 images per class; few-shot GAN work usually draws from "all".
+
+    Per-class counts: "each class consists of between 40 and 258 images" (the data set's page,
+    https://www.robots.ox.ac.uk/~vgg/data/flowers/102/), train and val 10 each, so the smallest class
+    holds 40 images in "all" and 20 in "test".
     """
 
     name = "flowers102"
     layout = "jpg/image_00001.jpg ..., imagelabels.mat (labels), setid.mat (trnid, valid, tstid)"
     homepage = "https://www.robots.ox.ac.uk/~vgg/data/flowers/102/"
     splits = ("train", "val", "test", "all")
+    smallest_class = {"train": 10, "val": 10, "test": 20, "all": 40}
     marker = "imagelabels.mat"
     subfolders = ("flowers-102",)
     look_alikes = tuple(

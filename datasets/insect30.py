@@ -15,7 +15,8 @@ from datasets.folders import class_folders, image_files
 class Insect30(DatasetLoader):
     """Every image under ``<root>/<class>/`` (no official split: "train" and "all" both mean all of them).
 
-    Class names are the folder names, in sorted order.
+    Class names are the folder names, in sorted order. Per-class counts: none published (Park et al.
+    2023 give 28,896 images over 30 classes, 963 on average); the dry run counts the user's files.
     """
 
     name = "insect30"

@@ -72,7 +72,8 @@ def inspect_dataset(
         check_images: open every image's header; off, only the annotations are read.
 
     Returns:
-        A JSON-ready dict: dataset, split, n_images, n_classes, classes, per_class ({class: images}),
+        A JSON-ready dict: dataset, split, n_images (on disk: files the annotations name but the disk
+        lacks are n_missing, not images), n_missing, n_classes, classes, per_class ({class: images}),
         n_with_bbox, empty_classes (classes without images), problems (the first few, as text),
         n_problems (all of them).
     """
@@ -98,6 +99,7 @@ def inspect_dataset(
         problems.append(f"{len(records) - with_bbox} image(s) have no bounding box (crop='bbox' centre-crops them)")
     modes: Counter = Counter()
     boxes: dict[str, list[str]] = {}
+    missing = 0  # files the annotations name but the disk lacks: reported, not counted as images
     if check_images:
         with ThreadPoolExecutor(max_workers=min(16, 4 * (os.cpu_count() or 1))) as pool:
             checked = pool.map(lambda r: _check_image(loader, r), records)
@@ -107,8 +109,12 @@ def inspect_dataset(
                     boxes.setdefault(box, []).append(record.path)
                 if problem is not None:
                     n_problems += 1
+                    missing += problem == "file missing"
                     if len(problems) < MAX_PROBLEMS:
                         problems.append(f"{record.path}: {problem}")
+                    if problem == "file missing":  # the headline counts images on disk
+                        counts[record.label] -= 1
+                        with_bbox -= record.bbox is not None
     for what, paths in sorted(boxes.items()):
         n_problems += 1
         clipped = what.endswith("(clipped)")
@@ -118,7 +124,8 @@ def inspect_dataset(
     return {
         "dataset": name,
         "split": split,
-        "n_images": len(records),
+        "n_images": len(records) - missing,
+        "n_missing": missing,
         "n_classes": len(names),
         "classes": names,
         "per_class": {n: counts[i] for i, n in enumerate(names)},
@@ -135,9 +142,11 @@ def inspect_dataset(
 def format_inspection(report: dict) -> str:
     """The report as text for a terminal: a summary line, images per class, then the problems."""
     boxes = f", {report['n_with_bbox']} with boxes" if report.get("n_with_bbox") else ""
+    missing = report.get("n_missing", 0)
+    missing = f" ({missing} more named by the annotations are missing from the disk)" if missing else ""
     lines = [
         f"{report['dataset']} ({report['split']} split): {report['n_images']} images "
-        f"in {report['n_classes']} classes{boxes}"
+        f"in {report['n_classes']} classes{boxes}{missing}"
     ]
     width = min(40, max((len(c) for c in report["per_class"]), default=5))
     lines += [f"  {c:<{width}}  {n:>7}" for c, n in report["per_class"].items()]

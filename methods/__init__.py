@@ -5,6 +5,7 @@ Importing this package registers them all; ``benchmark.method.METHODS`` does so 
 
 from methods import (  # noqa: F401  (importing registers each family)
     adafm,
+    adam,
     cdc,
     dcl,
     finetune,
@@ -13,6 +14,7 @@ from methods import (  # noqa: F401  (importing registers each family)
     minegan,
     reconstruction,
     regularized,
+    rick,
     rssa,
     scaleshift,
 )

@@ -59,6 +59,9 @@ class FreezeD(FineTuneMethod):
     Official code (sangwoomo/FreezeD stylegan/finetune.py, ``--freeze_D --feature_loc 3``) trains
     ``progression.{8, 7, 6}`` and ``linear`` of rosinality's D, i.e. the blocks whose inputs are
     4, 8 and 16 px, and freezes ``from_rgb`` and every block above (256..32 px at 256 px).
+    FreezeD's README (stylegan/README.md) names its layers by ``feature_loc = 7 - layer_num``:
+    "freeze D up to layer n" is ``d_trainable_blocks = 7 - n`` (the default 3 is its layer 4;
+    Park et al.'s "FreezeD D5" is 2, configs/park2023.yaml).
 
     On StyleGAN2 (rosinality's residual D, the CDC paper's "FreezeD" baseline): the same default
     trains ``block4`` (minibatch stddev, ``final_conv``, ``final_linear.0``), ``block8`` and

@@ -97,8 +97,16 @@ class HyperMod(Method):
     self-alignment aims at; and weights are built once per class in the batch, not per sample
     (same outputs).
 
+    - Unaligned (``align_steps: 0``, the paper's uninitialised-hypernetwork baseline): train.py's
+      ``main`` given a checkpoint without a ``task`` key: G converted from ``generator``, the average
+      from ``g_running``, a random task embedding row per class, no copy; so here G is built from
+      the trained generator, the average (parameters and normalised kernels) from the EMA one, and
+      the class rows stay independent.
+    - ``contrastive: false`` is the official default run (the hypernetwork only): no Barlow Twins
+      term and none of its forward passes (a weight of 0 would still pay for them).
+
     Args:
-        align_steps: length of the self-alignment stage, run before the budget (0 skips it).
+        align_steps: length of the self-alignment stage, run before the budget (0: the unaligned run).
         align_batch: latents per self-alignment step.
         task_dim: task vector width.
         task_layers: task MLP depth.
@@ -140,7 +148,18 @@ class HyperMod(Method):
         self.contrastive, self.contrastive_weight = contrastive, contrastive_weight
         self.off_diagonal_weight, self.finetune = off_diagonal_weight, finetune
         n_classes = target.n_classes if target.conditional else 1
-        self.G = HyperModGenerator(source.build_generator(0, ema=True), n_classes, task_dim, task_layers)
+        # Self-aligned: G starts from g_running, as self_alignment.py does. Unaligned (align_steps 0):
+        # train.py's run from a vanilla checkpoint, G from ``generator`` and its average from
+        # ``g_running`` (each converted, i.e. normalised, on its own), and the task embedding a
+        # random row per class (nn.Embedding's init), never copied.
+        self.aligned = align_steps > 0
+        self.G = HyperModGenerator(source.build_generator(0, ema=self.aligned), n_classes, task_dim, task_layers)
+        self._ema_kernels: list[dict[str, torch.Tensor]] | None = None
+        if not self.aligned:
+            self.G.task.classes_split.fill_(True)  # independent class rows from the start
+            with torch.random.fork_rng(devices=[]):  # the average's random hypernetworks are discarded
+                ema_G = HyperModGenerator(source.build_generator(0, ema=True), n_classes, task_dim, task_layers)
+            self._ema_kernels = [dict(conv.named_buffers()) for conv in ema_G.hyper_convs()]
         self.D = ClassHeadDiscriminator(source.build_discriminator(0), n_classes)
         set_trainable(parameters_of(self.D.backbone, ["linear"] if finetune else ["from_rgb", "linear"]), False)
         if finetune:
@@ -163,16 +182,30 @@ class HyperMod(Method):
             groups.insert(1, ParamGroup("G", self.synthesis_parameters(), 1.0, "G synthesis"))
         return groups
 
+    def attach_ema(self) -> None:
+        """The average, as ``Method.attach_ema``; unaligned, its normalised kernels are g_running's
+        (train.py loads ``convert_generator(ckpt['g_running'])`` into g_running, whose buffers
+        ``accumulate`` never touches)."""
+        super().attach_ema()
+        if self._ema_kernels is not None:
+            with torch.no_grad():
+                for conv, buffers in zip(self.G_ema.hyper_convs(), self._ema_kernels):
+                    for name, value in buffers.items():
+                        getattr(conv, name).copy_(value)
+            self._ema_kernels = None
+
     @classmethod
     def schedule(cls, *, align_steps: int, **_) -> list[Stage]:
+        aligned = align_steps > 0  # unaligned, training starts from the source's own G, average and optimizers
         return [
             Stage(ALIGN_STAGE, align_steps, ("G",), uses_data=False, extends_budget=True, set_by="align_steps"),
-            Stage("train", reset_ema=True, reset_optimizers=True, main=True),
+            Stage("train", reset_ema=aligned, reset_optimizers=aligned, main=True),
         ]
 
     def enter_stage(self, stage: Stage) -> None:
         if stage.name != ALIGN_STAGE:
-            # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every class.
+            # Once per run (the flag is in the checkpoint): copy the aligned task embedding to every
+            # class (unaligned, the flag is set from the start, so nothing is copied).
             self.G.task.split_classes()
 
     # -- the step's hooks ------------------------------------------------------------------------

@@ -172,6 +172,11 @@ class ReconstructionMethod(Method):
         terms = {"l1": scale(pixel), "perceptual": self.perceptual_weight * sum(scale(m) for m in maps)}
         return {**terms, "emd": self.emd_weight * emd}
 
+    def extra_state(self) -> dict:
+        """Which perceptual network the loss used (VGG16: the original Caffe weights or torchvision's approximation)."""
+        description = getattr(self.perceptual, "description", None)
+        return {"perceptual_network": f"{self.perceptual.name}: {description}"} if description else {}
+
     def perceptual_distances(self, fake: torch.Tensor, real: torch.Tensor) -> list[torch.Tensor]:
         """One distance per feature map of the perceptual network (the real images' maps carry no gradient)."""
         scale = self.perceptual_input

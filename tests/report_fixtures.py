@@ -165,6 +165,7 @@ RANGES = {
     "coverage": (0.1, 0.9),
     "intra_fid": (10.0, 80.0),
     "memorization": (0.7, 1.3),
+    "memorization_distance": (5.0, 20.0),
 }
 
 
@@ -178,6 +179,8 @@ def fill_suite_store(store: ResultsStore, suite, steps=(0, 125, 250), rng_seed: 
     for cell in expand_cells(suite):
         names = [n for group in cell.eval.metrics for n in METRIC_GROUPS[group]]
         names = [n for n in names if n != "intra_fid" or cell.target.conditional]
+        # the memorization ratio where held-out reals exist (few-shot), the raw distance on a whole data set
+        names = [n for n in names if n != ("memorization" if cell.shots is None else "memorization_distance")]
         final = {n: float(rng.uniform(*RANGES[n])) for n in names}
         metrics = {step: {n: v * (1 + 0.5 * (1 - step / steps[-1])) for n, v in final.items()} for step in steps}
         cost = dict(steps=steps[-1], trainable_params=1_000_000 + cell.seed, images_per_second=100.0, wall_seconds=60.0)

@@ -46,7 +46,7 @@ def test_dry_run_without_data_shows_the_protocol_published_values_and_cells_then
     ):
         assert line in out, line
     cells = [line.split()[0] for line in out if re.match(r"  \S+-10shot-\S+-s0  \[", line)]
-    assert len(cells) == 9 * 15 and "babies-10shot-tgan-ada-s0" in cells and "landscapes-10shot-cdc-s0" in cells
+    assert len(cells) == 9 * 17 and "babies-10shot-tgan-ada-s0" in cells and "landscapes-10shot-cdc-s0" in cells
     assert result.stderr.startswith("error: babies: no data root given; pass --data-root DIR")
     assert len(result.stderr.strip().splitlines()) == 1
 

@@ -236,7 +236,8 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monk
     build_layout("stanford_dogs", data / "stanford_dogs")
     raw = read_suite("stanford-fewshot")  # its extends chain merged in
     for target in raw["targets"]:
-        target["classes"], target["shots"] = [0, 1, 2], [1]  # the miniatures hold three classes
+        # the miniatures hold three classes, and few train images (the sizes the checks below need)
+        target["classes"], target["shots"], target["split"] = [0, 1, 2], [1], "train"
     ckpt = tmp_path / "stylegan-256px-new.model"
     torch.save({"g_running": {"style.1.linear.bias": torch.zeros(1)}}, ckpt)  # the right kind; never loaded
     too_few = run_cli(
@@ -258,7 +259,9 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monk
     ok = run_cli("--suite", suite, "--data-root", data, "--source-ckpt", ckpt, "--dry-run", cache_dir=cache_dir)
     assert ok.returncode == 0, ok.stderr
     assert "target cars10: 4 stanford_cars images" in ok.stdout and "target dogs10: 6 stanford_dogs images" in ok.stdout
-    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 84 cells" in ok.stdout
+    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 90 cells" in ok.stdout
+    for target in ("cars10", "dogs10"):  # the share of the reference images that are training images, per target
+        assert f"# target {target}: training images among the reference images: " in ok.stdout
 
     for args, message in (
         (["--suite", "stanford", "--dry-run"], "stanford_cars: no data root given"),

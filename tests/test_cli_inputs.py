@@ -176,6 +176,11 @@ def test_yaml_booleans_as_class_names_and_bad_seeds_are_one_line(tmp_path, cache
     assert "targets[0].classes[0] is no, which YAML reads as the boolean false: quote it ('no') if it is a name" in line
     bad_seed = in_process(capsys, "--suite", "toy", "--seeds", "one", "--dry-run")
     assert "--seeds takes whole numbers >= 0, e.g. --seeds 0 1 2; got one" in one_line_error(bad_seed)
+    for jobs in ("0", "-1"):  # 0 used to fall back to the default silently
+        no_jobs = in_process(capsys, "--suite", "toy", "--jobs", jobs, "--dry-run")
+        assert f"--jobs takes a whole number >= 1 (cells run in parallel), e.g. --jobs 2; got {jobs}" in one_line_error(
+            no_jobs
+        )
 
 
 def test_inspect_data_reports_a_partial_copy(tmp_path, cache_dir, capsys):

@@ -121,7 +121,9 @@ def test_source_kinds_say_whether_the_harness_pretrains_them():
 # Protocols, extends and per-target overrides
 
 
-PROTOCOL_SUITES = {"park2023", "stanford", "stanford-conditional", "hypermod2022", "minegan-mnist", "cdc2021"}
+PROTOCOL_SUITES = {
+    "park2023", "stanford", "stanford-conditional", "hypermod2022", "minegan-mnist", "cdc2021", "adam2022",
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("name", shipped_suites())
@@ -154,9 +156,10 @@ def test_stanford_runs_parks_protocol_with_its_freezing_depths():
     assert (suite.train.checkpoint_every, suite.eval.n_fake, suite.resolution) == (10_000, 5000, 256)
     assert {"fid", "prdc", "kmmd"} <= set(suite.eval.metrics)
     options = {(c.target.name, c.method.label): c.options for c in expand_cells(suite) if c.seed == 0}
-    # The suite's mapping of Park et al.'s depths: FreezeD D5 -> 3 trainable D blocks; FreezeG Gk ->
+    # The suite's mapping of Park et al.'s depths: FreezeD Dn in FreezeD's own numbering (its README:
+    # feature_loc = 7 - layer_num, feature_loc = trainable D blocks), so D5 -> 2; FreezeG Gk ->
     # 7 - k trainable G blocks; partial Gm/Dn -> m - 1 and n - 1 frozen blocks.
-    assert options["cars", "freezed"] == options["dogs", "freezed"] == {"d_trainable_blocks": 3}
+    assert options["cars", "freezed"] == options["dogs", "freezed"] == {"d_trainable_blocks": 7 - 5}
     assert options["cars", "freezeg"] == {"g_trainable_blocks": 4} and options["dogs", "freezeg"] == {
         "g_trainable_blocks": 5
     }
@@ -293,6 +296,55 @@ def test_target_overrides_reach_only_that_targets_cells():
     after = {c.cell_id: c.key.config_hash for c in expand_cells(suite)}
     assert before["digits89-3shot-freezed-s0"] == after["digits89-3shot-freezed-s0"]
     assert before["digit7-5shot-freezed-s0"] != after["digit7-5shot-freezed-s0"]
+
+
+# hecoding/Hyper-Modulation train.py: the task network (the class embeddings) learns at lr x 0.001 for
+# 200,002 iterations; its movement budget is that multiplier x the steps.
+OFFICIAL_TASK_LR_BUDGET = 0.001 * 200_002
+
+
+@pytest.mark.parametrize("name", shipped_suites())
+def test_hypermod_class_embeddings_get_at_least_the_official_movement_budget(name):
+    """Every hypermod row gets task_lr_mult x training steps >= the official run's, so the class embeddings can
+    leave their shared start (at 0.001 over 5,000 steps they move about 1%), and switches the contrastive
+    branch off with ``contrastive: false`` (a 0 weight still pays for its forward passes)."""
+    from benchmark.method import METHODS
+    from benchmark.runner import expand_cells
+    from benchmark.schedule import method_options
+
+    suite = load_suite(name)
+    for cell in expand_cells(suite):
+        if cell.method.name != "hypermod" or cell.seed != suite.seeds[0]:
+            continue
+        options = method_options(METHODS.get("hypermod"), cell.options)
+        steps = cell.resolved()["train"]["steps"]
+        assert options["task_lr_mult"] * steps >= OFFICIAL_TASK_LR_BUDGET, (
+            cell.cell_id,
+            options["task_lr_mult"],
+            steps,
+        )
+        assert options["contrastive_weight"] > 0 or not options["contrastive"], cell.cell_id
+    if name == "hypermod2022":
+        labels = {m.label: m.options for m in suite.methods}
+        assert labels["hypermod-nocontrastive"] == {"contrastive": False}
+
+
+@pytest.mark.parametrize("name", shipped_suites())
+def test_shipped_shots_keep_training_images_at_most_half_of_a_class_reference(name):
+    """Shots are chosen from the official per-class counts (each loader's ``smallest_class``, sourced in its
+    docstring): a class's training images are at most ``TRAINING_SHARE_WARNING`` of its reference images
+    (flowers at 40 shots trained on whole 40-image classes; cub at 25 shots put up to 61% in training)."""
+    from benchmark.runner import TRAINING_SHARE_WARNING
+    from datasets import DATASETS
+
+    for target in load_suite(name).targets:
+        shots = max((s for s in target.shots if s is not None), default=None)
+        if shots is None or (target.eval_split or target.split) != target.split:
+            continue  # a whole data set (scored against itself by design), or scored against another split
+        smallest = DATASETS.get(target.dataset).smallest_class.get(target.split)
+        if smallest is None:  # no official count (Stanford Cars, Insect-30): the dry run counts the user's copy
+            continue
+        assert shots / smallest <= TRAINING_SHARE_WARNING, (target.name, shots, smallest)
 
 
 def test_a_mistyped_suite_or_method_name_gets_the_nearest_valid_names():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import pickle
 import tarfile
 
 import pytest
@@ -62,6 +63,7 @@ CASES = {
         "a torch checkpoint (torch.save, pre-1.6 format)",
     ),
     "script.pt": (lambda p: save_standin(p.parent).rename(p), "torchscript", "a TorchScript archive"),
+    "plain.pkl": (pickle.dumps({"w": [0.0, 1.0]}, protocol=4), "pickle", "a plain Python pickle (pickle.dump)"),
 }
 
 
@@ -111,6 +113,14 @@ def test_check_file_messages(tmp_path):
     with pytest.raises(BenchmarkError, match=r"it is a TorchScript archive \(torch.jit.save\); get it from X"):
         check_file(script, "checkpoint", "wrong", "get it from X")
     assert check_file(script, "torchscript", "wrong", "X").kind == "torchscript"
+    # where the advice itself is a download, "download it again" is said once, naming what to download
+    for name in ("google-drive.model", "notes.model"):
+        wrong = _write(tmp_path / name, CASES[name][0])
+        with pytest.raises(BenchmarkError) as info:
+            check_file(wrong, "checkpoint", "bad", "download the X checkpoint from Y")
+        message = str(info.value)
+        assert message.count("download it again") == 1 and "again; download" not in message
+        assert message.endswith("download it again: the X checkpoint from Y"), message
 
 
 def test_the_source_loader_names_an_html_page_and_a_pickled_model(tmp_path):

@@ -70,8 +70,10 @@ def test_stanford_dry_run_shows_parks_protocol(tmp_path, stanford_data, checkpoi
         "# training: batch 8, checkpoint every 10,000 steps",
         "# target cars: stanford_cars train split, all classes, all images, crop bbox, unconditional; evaluated "
         "every 1,000 steps on 5,000 generated images: fid, kid, kmmd, precision, recall, density, coverage, "
-        "memorization",
-        "#   freezed: d_trainable_blocks=3",
+        "memorization_distance",
+        # a whole data set is scored against itself by design: the share is printed, with no warning
+        "# target cars: training images among the reference images: 100% at all images (at most 100% of a class)",
+        "#   freezed: d_trainable_blocks=2",  # FreezeD D5: feature_loc 7 - 5
         "#   freezeg: g_trainable_blocks=4",  # Cars: FreezeG G3
         "#   partial: g_frozen_blocks=3, d_frozen_blocks=3",  # Cars: G4 / D4
         "#   freezeg: g_trainable_blocks=5",  # Dogs: G2
@@ -87,6 +89,7 @@ def test_stanford_dry_run_shows_parks_protocol(tmp_path, stanford_data, checkpoi
     ):
         assert line in out.splitlines(), line
     assert "published ranking flowers" not in out  # park2023's other targets are not this suite's
+    assert "# warning" not in out
     assert "  cars-all-partial-s0  [" in out and "  dogs-all-hypermod-s2  [" in out
 
 
@@ -152,6 +155,11 @@ def test_minegan_mnist_dry_run_on_idx_files(tmp_path, cache_dir):
     out = result.stdout.splitlines()
     for line in (
         "# target digit5: 1010 mnist images (train split), 1 classes",
+        # these files hold 1,010 fives (MNIST's train split: 5,421), so 1,000 shots are nearly all of them
+        "# target digit5: training images among the reference images: 99% at 1000 shots (at most 99% of a class)",
+        "# warning: target digit5 at 1000 shots: up to 99% of a class's reference images are training images "
+        "(more than 50%), so FID and intra-FID reward copying them; lower the shots, choose larger classes or "
+        "score against another split (eval_split)",
         "# source mnist-no5: pretrained by the harness (toy-pretrain)",
         "# protocol: MineGAN MNIST (Wang et al. 2020) (Wang et al. 2020, MineGAN, CVPR (official code: "
         "yaxingwang/MineGAN))",

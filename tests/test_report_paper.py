@@ -59,7 +59,7 @@ def test_toy_sized_latex_compiles_within_the_page(toy_tables, tmp_path):
     tables = floats(tex)
     # The main table carries the card's four metrics (continued over a second float: 15 methods x 3
     # groups are taller than a page), the other metrics go to further tables, then the cost table.
-    card = ["FID", "KMMD", "Coverage", "Density"]
+    card = ["FID", "KMMD (squared)", "Coverage", "Density"]
     assert header_metrics(tables[0]) == card
     rest = [m for t in tables[1:-1] if header_metrics(t) != card for m in header_metrics(t)]
     assert set(rest) == {"KID", "Precision", "Recall", "Intra-FID", "Memorization"}
@@ -72,7 +72,7 @@ def test_toy_sized_latex_compiles_within_the_page(toy_tables, tmp_path):
 def test_a_park_sized_table_continues_over_floats_that_each_fit(park_store, tmp_path):
     tex = (park_store.tables_dir("park2023") / "results.tex").read_text()
     compile_tables(tex, tmp_path)
-    main = [t for t in floats(tex) if header_metrics(t) == ["FID", "KMMD", "Coverage", "Density"]]
+    main = [t for t in floats(tex) if header_metrics(t) == ["FID", "KMMD (squared)", "Coverage", "Density"]]
     assert len(main) >= 2 and r"continued from Table~\ref{tab:park2023-results}" in main[1]
     groups = [g for t in main for g in re.findall(r"\\textit\{(\w+) all\}", t)]
     assert groups == ["cars", "dogs", "flowers", "caltech", "cub", "insect"]

@@ -286,3 +286,30 @@ def test_compiled_g_runs_one_graph_per_grad_mode_whatever_the_style_mixing_draws
     n_blocks = trainer.method.n_style_blocks
     assert n_blocks - 1 in drawn and len(set(drawn)) >= 3, drawn  # unmixed draws and two crossovers at least
     assert graphs == 2  # the D step's fakes without grad, the G step's with
+
+
+def test_after_step_runs_after_each_update_and_its_changes_are_checkpointed(tiny_source, tmp_path):
+    seen = []
+
+    def after_step(end):
+        G_ema = trainer.method.G_ema
+        seen.append((end.step, end.ema_decay, end.schedule.total_steps, end.images.shape[0]))
+        with torch.no_grad():  # a change made here is in that step's checkpoint
+            next(G_ema.parameters()).fill_(float(end.step))
+
+    trainer = _trainer(tiny_source, 3, tmp_path, eval_every=3)
+    trainer.method.after_step = after_step
+    trainer.run()
+    assert seen == [(s, trainer.config.ema_decay, 3, 6) for s in range(3)]
+    resumed = _trainer(tiny_source, 3, tmp_path, eval_every=3)
+    resumed.resume()
+    first = next(resumed.method.G_ema.parameters())
+    assert torch.equal(first, torch.full_like(first, 2.0))
+
+
+def test_the_default_after_step_changes_nothing(tiny_source):
+    a, b = _trainer(tiny_source, 2), _trainer(tiny_source, 2)
+    b.method.after_step = lambda end: None
+    a.run(), b.run()
+    for k, v in _state(a).items():
+        assert torch.equal(v, b.method.state_dict()[k]), k

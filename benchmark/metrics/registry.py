@@ -163,9 +163,13 @@ def _intra_fid(s: Scoring) -> dict[str, float]:
 
 
 def _memorization(s: Scoring) -> dict[str, float]:
+    """The ratio where real images outside training exist (a few-shot split); on a whole-data-set target
+    nothing scales the distance, so the raw distance is recorded under its own name."""
     memo = memorization(s.train, s.fake, heldout=s.heldout, device=s.device)
     s.pairs[:] = closest_pairs(s.fake, s.train, n=min(8, len(s.fake)), device=s.device)
-    return {"memorization": memo.get("ratio", memo["fake_to_train"])}
+    if "ratio" in memo:
+        return {"memorization": memo["ratio"]}
+    return {"memorization_distance": memo["fake_to_train"]}
 
 
 def _fid_on_own_features(group: str, extractor: str) -> Callable[[Scoring], dict[str, float]]:
@@ -242,7 +246,8 @@ register(
     )
 )
 register(MetricGroup("kid", (Metric("kid", "KID", "lower"),), _kid, subject=lambda config: _FEW))
-register(MetricGroup("kmmd", (Metric("kmmd", "KMMD", "lower"),), _kmmd, subject=lambda config: _FEW))
+# The biased estimate of the squared kernel MMD (benchmark/metrics/kmmd.py); Xu et al. report its square root.
+register(MetricGroup("kmmd", (Metric("kmmd", "KMMD (squared)", "lower"),), _kmmd, subject=lambda config: _FEW))
 register(
     MetricGroup(
         "prdc",
@@ -324,8 +329,19 @@ register(
         "1st-99th percentile mean) over eval.ppl_samples latent pairs.",
     )
 )
-# A diagnostic, not ranked: a ratio well below 1 signals copying, above 1 is not "better".
-register(MetricGroup("memorization", (Metric("memorization", "Memorization"),), _memorization, min_images=lambda c: 1))
+# Not ranked: a ratio well below 1 signals copying, above 1 is not "better". Two metrics, one meaning each:
+# ``memorization`` is the ratio (generated -> training over held-out real -> training nearest-neighbour
+# distance), recorded where the reference set has images outside training; ``memorization_distance`` is
+# the raw mean generated -> training distance in the extractor's feature space (e.g. Inception units),
+# recorded on whole-data-set targets, where every real image is a training image.
+register(
+    MetricGroup(
+        "memorization",
+        (Metric("memorization", "Memorization"), Metric("memorization_distance", "Train NN distance")),
+        _memorization,
+        min_images=lambda c: 1,
+    )
+)
 
 
 def all_metrics() -> list[Metric]:

@@ -318,6 +318,12 @@ def directions_phrase(metrics: list[str], s: Spelling) -> str:
             " held-out real images; well below 1, samples sit closer to the training shots than unseen real"
             " images do (copying); above 1 only says samples are far from the training images."
         )
+    if "memorization_distance" in metrics:
+        sentence += s.escape(
+            " Train NN distance (not ranked): the mean distance from a generated image to its nearest training"
+            " image in the extractor's feature space, where no real image outside training exists to scale it"
+            " (a whole-data-set target); not comparable with the Memorization ratio."
+        )
     return sentence
 
 

@@ -86,6 +86,19 @@ def test_digits_are_padded_to_32_px_with_their_pixels_unchanged(splits):
     assert prepared.images.max() == 255
 
 
+def test_full_mnist_is_padded_like_the_digits_the_classifier_learned(tmp_path):
+    """minegan-mnist's MNIST (the IDX loader) is padded 28 -> 32 px as mnist5k is, not resized: the digits
+    classifier that scores it was trained on padded digits."""
+    from tests.datasets.layouts import make_mnist
+
+    make_mnist(tmp_path)
+    loader = build_dataset("mnist", tmp_path, split="test")
+    prepared = prepare_images(loader, 32, channels=1, cache_dir=tmp_path / "cache", progress=False)
+    raw = torch.stack([torch.from_numpy(np.array(loader.open_image(r))) for r in loader.records()])
+    assert torch.equal(prepared.images[:, 0, 2:30, 2:30], raw)
+    assert prepared.images.sum() == raw.sum()  # nothing outside the 28-px field
+
+
 def test_other_resolutions_resize_the_padded_digit(splits):
     """At 64 px the 32-px padded digit is resized (not the 28-px one padded to 64), so the digit
     fills the frame as it does at 32 px."""

@@ -22,15 +22,20 @@ def test_inspection_counts_classes_and_lists_missing_and_unreadable_files(tmp_pa
     report = inspect_dataset("cub200", layout.root)
     assert CLI_KEYS | {"split", "problems"} <= set(report)
     assert json.loads(json.dumps(report)) == report
-    assert report["n_images"] == len(layout.records["train"]) == sum(report["per_class"].values())
+    # the headline counts images on disk: the file the annotations name but the disk lacks is not one
+    assert report["n_images"] == len(layout.records["train"]) - 1 == sum(report["per_class"].values())
+    assert report["n_missing"] == 1
     assert report["classes"] == layout.classes and report["n_classes"] == 3
-    assert report["per_class"] == {"Black_footed_Albatross": 2, "Laysan_Albatross": 2, "Sooty_Albatross": 2}
+    assert report["per_class"] == {"Black_footed_Albatross": 1, "Laysan_Albatross": 2, "Sooty_Albatross": 2}
     assert f"{first}: file missing" in report["problems"]
     assert any(p.startswith(f"{second}: unreadable (UnidentifiedImageError") for p in report["problems"])
     assert report["n_problems"] == 2  # the image without a box is in the test split
 
     text = format_inspection(report)
-    assert text.splitlines()[0] == "cub200 (train split): 6 images in 3 classes, 6 with boxes"
+    assert text.splitlines()[0] == (
+        "cub200 (train split): 5 images in 3 classes, 5 with boxes (1 more named by the annotations are missing "
+        "from the disk)"
+    )
     assert "  Laysan_Albatross" in text and "problems (2):" in text and f"- {first}: file missing" in text
 
 

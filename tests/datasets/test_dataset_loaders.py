@@ -126,11 +126,11 @@ def test_mnist_images_come_from_the_idx_files_gzipped_or_not(layouts):
     layout = layouts["mnist"]
     for split, count in (("train", 20), ("test", 10)):
         loader = build_dataset("mnist", layout.root, split=split)
-        prepared = prepare_images(loader, 28, channels=1, crop="none", progress=False)
-        assert prepared.images.shape == (count, 1, 28, 28)
+        prepared = prepare_images(loader, 32, channels=1, crop="none", progress=False)
+        assert prepared.images.shape == (count, 1, 32, 32)
         for image, label in zip(prepared.images, prepared.labels.tolist()):
-            lit_rows = (image[0, :, 14] > 127).nonzero().flatten().tolist()
-            assert lit_rows == list(range(4 + label, 10 + label))  # the builder's bar encodes the digit
+            lit_rows = (image[0, :, 16] > 127).nonzero().flatten().tolist()
+            assert lit_rows == list(range(6 + label, 12 + label))  # the builder's bar, 2 px down: padded to 32
 
 
 @pytest.mark.parametrize(

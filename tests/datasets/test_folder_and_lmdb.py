@@ -196,7 +196,8 @@ def test_lmdb_size_not_stored_is_a_one_line_error_listing_the_sizes(tmp_path):
 def test_lmdb_missing_and_damaged_entries_are_reported_and_skipped(tmp_path, caplog):
     root = write_lmdb(tmp_path / "db", 5, skip=(2,), garbage=(3,))
     report = inspect_dataset("lmdb", root)
-    assert report["n_images"] == 5 and report["n_problems"] == 2
+    # the headline counts what is there: the missing entry is a problem and n_missing, not an image
+    assert report["n_images"] == 4 and report["n_missing"] == 1 and report["n_problems"] == 2
     assert report["problems"][0] == "32-00002: file missing"
     assert report["problems"][1].startswith("32-00003: unreadable (UnidentifiedImageError")
     with caplog.at_level(logging.WARNING):

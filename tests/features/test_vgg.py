@@ -144,3 +144,31 @@ def test_bsa_perceptual_to_pixel_ratio_matches_the_official_preprocessing(extrac
         )
     assert abs(ours.item() / official.item() - 1) < 0.01
     assert official.item() > 10 * torchvision_scale.item()  # what torchvision's normalised input would have given
+
+
+def test_a_caffe_vgg16_is_detected_and_fed_its_own_bgr_0_255_input(vgg_file, reference, tmp_path, caplog):
+    """BSA's official network is the original Caffe VGG16: a conversion in Caffe's layer names (or jcjohnson's
+    vgg16-00b39a1b.pth, by name) is that network, always fed BGR 0-255 minus the Caffe mean; torchvision's
+    weights are the labelled approximation, with a logged note."""
+    from benchmark.features.vgg import CAFFE_BGR_MEAN, CAFFE_LAYERS
+
+    torchvision_names = {v: k for k, v in CAFFE_LAYERS.items()}
+    caffe_state = {}
+    for key, value in vgg_file[1].items():
+        layer, _, param = key.rpartition(".")
+        caffe_state[f"{torchvision_names[layer]}.{param}"] = value
+    torch.save(caffe_state, tmp_path / "VGG_ILSVRC_16_layers.pth")
+    (tmp_path / "vgg16-00b39a1b.pth").symlink_to(vgg_file[0])
+
+    images = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    bgr = (images.flip(1) + 1) * 127.5 - torch.tensor(CAFFE_BGR_MEAN).view(1, 3, 1, 1)
+    expected = reference.features[:23](bgr)  # conv4_3 after its ReLU
+    for name in ("VGG_ILSVRC_16_layers.pth", "vgg16-00b39a1b.pth"):
+        caffe = build_extractor("vgg16", path=str(tmp_path / name))
+        assert caffe.weights == "caffe" and "original Caffe VGG16" in caffe.description
+        for scale in (None, "caffe"):  # the Caffe weights take their own input, whatever the method asks
+            torch.testing.assert_close(caffe.feature_maps(images, scale)[-1], expected)
+    with caplog.at_level("INFO", logger="benchmark.features.vgg"):
+        torchvision = build_extractor("vgg16", path=str(vgg_file[0]))
+    assert torchvision.weights == "torchvision" and "approximation" in torchvision.description
+    assert "an approximation of BSA's official Caffe VGG16" in caplog.text

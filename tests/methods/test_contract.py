@@ -98,7 +98,8 @@ def assert_trains_what_it_declares_and_restores(build, conditional, source, tmp_
     trainer = _trainer(build, conditional, source, 3, tmp_path)
     method = trainer.method
     name = method.name
-    before = _clone((k, p) for k, p in method.named_parameters() if not k.startswith("G_ema."))
+    # G_ema and a method's own D_ema (AdAM, RICK) are moving averages, not trained
+    before = _clone((k, p) for k, p in method.named_parameters() if not k.startswith(("G_ema.", "D_ema.")))
     ever_trained: set[int] = set()
     enter = trainer._enter
 
@@ -114,7 +115,12 @@ def assert_trains_what_it_declares_and_restores(build, conditional, source, tmp_
     moved = {k: not torch.equal(params[k].detach(), v) for k, v in before.items()}
     frozen = [k for k in before if id(params[k]) not in ever_trained]
     assert not [k for k in frozen if moved[k]], f"{name}: frozen parameters moved"
-    last = [k for k in before if any(params[k] is p for ps in trainer.trainable.values() for p in ps)]
+    held = {id(p) for p in method.held_fixed()}
+    last = [
+        k
+        for k in before
+        if any(params[k] is p for ps in trainer.trainable.values() for p in ps) and id(params[k]) not in held
+    ]
     assert last and all(moved[k] for k in last), f"{name}: not moved: {[k for k in last if not moved[k]]}"
 
     z = torch.randn(5, method.style_dim)

@@ -261,3 +261,31 @@ def test_train_compile_leaves_the_per_class_generator_eager_and_compiles_d(tiny_
     finally:
         torch._dynamo.reset()
     assert counts[:2] == [0, 0] and counts[2] >= 1, counts
+
+
+def test_unaligned_run_is_the_official_one_g_from_generator_average_from_g_running_classes_independent(tiny_source):
+    """hypermod-noalign is train.py from a vanilla checkpoint: G (kernels included) from ``generator``, its
+    average from ``g_running`` for the whole run (accumulate never touches buffers), and a random task
+    embedding row per class that is never copied; the first train step keeps the source's average."""
+    target = toy_target(conditional=True, n_classes=3)
+    torch.manual_seed(0)
+    method = build_method("hypermod", tiny_source, target, align_steps=0)
+    embedding = method.G.task.embedding.detach().clone()
+    assert not torch.equal(embedding[1], embedding[0]) and not torch.equal(embedding[2], embedding[0])
+    trainer = Trainer(method, toy_data(target), quick_config(steps=2), progress=False)
+    trainer.run()
+    assert torch.equal(method.G.task.rows(torch.arange(3)), torch.arange(3))
+    assert not torch.allclose(method.G.task.embedding[1], method.G.task.embedding[0])
+
+    z = torch.randn(4, method.style_dim, generator=torch.Generator().manual_seed(1))
+    noise = method.G.backbone.make_noise(4)
+    with torch.no_grad():
+        trained, average = tiny_source.build_generator(0), tiny_source.build_generator(0, ema=True)
+        assert not torch.allclose(trained(z, None, noise), average(z, None, noise))
+        torch.testing.assert_close(method.G.source_forward(z, noise), trained(z, None, noise), atol=1e-4, rtol=1e-4)
+        # the EMA updates moved G_ema's frozen parameters a little toward G's, its kernels not at all
+        for conv, reference in zip(method.G_ema.hyper_convs(), method.G.hyper_convs()):
+            assert not torch.equal(conv.weight_hat, reference.weight_hat)
+        # G_ema's kernels with g_running's other parts give g_running's images
+        method.G_ema.backbone.load_state_dict(average.state_dict(), strict=False)
+        torch.testing.assert_close(method.G_ema.source_forward(z, noise), average(z, None, noise), atol=1e-4, rtol=1e-4)

@@ -128,3 +128,15 @@ def test_perceptual_network_is_frozen_out_of_checkpoints_and_follows_the_module(
 def test_a_reconstruction_method_needs_a_perceptual_network(tiny_source):
     with pytest.raises(BenchmarkError, match="perceptual"):
         build_method("bsa", tiny_source, toy_target())
+
+
+def test_the_run_records_which_perceptual_network_the_loss_used(tiny_source):
+    """bsa/glo write the perceptual network's description (VGG16: Caffe weights or torchvision's approximation)
+    to the run folder's method_state.json."""
+    from tests.methods.helpers import TinyPerceptual
+
+    perceptual = TinyPerceptual()
+    perceptual.description = "the original Caffe VGG16 (stand-in)"
+    for name in ("bsa", "glo"):
+        method = make_method(name, tiny_source, toy_target(), perceptual=perceptual)
+        assert method.extra_state() == {"perceptual_network": "tiny-perceptual: the original Caffe VGG16 (stand-in)"}

@@ -100,7 +100,20 @@ def test_the_evaluator_records_each_configured_groups_metrics(conditional, opt_i
         evaluation = _evaluator(reference, train, conditional, metrics=(group,), **options)(method, step=0)
         spec = METRICS.get(group)
         expected = {m.name for m in spec.metrics if not m.diagnostic} if spec.applies(conditional, 2) else set()
+        expected -= {"memorization_distance"}  # the ratio's stand-in where no real image is held out of training
         assert set(evaluation.metrics) - {m.name for m in spec.metrics if m.diagnostic} == expected, group
+
+
+def test_memorization_is_a_ratio_or_a_distance_under_two_names_never_one():
+    """A few-shot target (real images outside training) records the ratio as ``memorization``; a whole-data-set
+    target, where every real image trains, records the raw feature-space distance as ``memorization_distance``,
+    so one column and one metric id never mix a ratio with a distance."""
+    reference, train = _images(24, 2), _images(6, 2, seed=1)
+    few_shot = _evaluator(reference, train, False, metrics=("memorization",))(Noise(), step=0)
+    whole = _evaluator(reference, reference, False, metrics=("memorization",))(Noise(), step=0)
+    assert set(few_shot.metrics) == {"memorization"} and set(whole.metrics) == {"memorization_distance"}
+    assert metric_id("memorization", 5000, "inception") != metric_id("memorization_distance", 5000, "inception")
+    assert direction("memorization_distance") is None and display_name("kmmd") == "KMMD (squared)"
 
 
 def test_metric_ids_carry_the_sample_count_and_the_extractor():
