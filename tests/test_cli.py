@@ -259,7 +259,7 @@ def test_real_suite_dry_run_checks_data_and_checkpoint(tmp_path, cache_dir, monk
     ok = run_cli("--suite", suite, "--data-root", data, "--source-ckpt", ckpt, "--dry-run", cache_dir=cache_dir)
     assert ok.returncode == 0, ok.stderr
     assert "target cars10: 4 stanford_cars images" in ok.stdout and "target dogs10: 6 stanford_dogs images" in ok.stdout
-    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 90 cells" in ok.stdout
+    assert "cars10-1shot-freezed-s0" in ok.stdout and "# 96 cells" in ok.stdout
     for target in ("cars10", "dogs10"):  # the share of the reference images that are training images, per target
         assert f"# target {target}: training images among the reference images: " in ok.stdout
 
