@@ -206,7 +206,8 @@ def check_inputs(suite: SuiteConfig) -> list[str]:
                 f"{len(loader.class_names())} classes{absent}"
             )
             lines += [f"target {target.name}: {note}" for note in loader.listing_notes()]  # files it skipped, ...
-        lines += training_share_lines(target, loaders[target.split], loaders[eval_split])
+        compared = any(METRICS.get(group).uses_reference for group in suite.eval_for(target).metrics)
+        lines += training_share_lines(target, loaders[target.split], loaders[eval_split], compared)
     used = used_sources(suite)
     for spec in (s for s in suite.sources.values() if s.name in used):
         if trained_by_harness(spec.kind):
@@ -242,21 +243,25 @@ def used_sources(suite: SuiteConfig) -> set[str]:
 TRAINING_SHARE_WARNING = 0.5
 
 
-def training_share_lines(target: TargetConfig, train_loader, eval_loader) -> list[str]:
+def training_share_lines(target: TargetConfig, train_loader, eval_loader, compared: bool = True) -> list[str]:
     """The expected share of the reference (evaluation) images that are training images, per shot count:
-    overall and in the worst class, and a warning line where a class is above ``TRAINING_SHARE_WARNING``.
+    overall and in the worst class, and a warning line where a class is above ``TRAINING_SHARE_WARNING``
+    and the target is ``compared`` with its reference images (a metric group with ``uses_reference``).
 
     A class's draw of ``shots`` images comes uniformly from its training split, so the expected number of
     them among its reference images is shots x (its training images that are reference images) / (its
-    training images); an ``eval_split`` disjoint from the training split gives 0.
+    training images); an ``eval_split`` disjoint from the training split gives 0. A training image is a
+    reference image when the two splits list the same file, or when the evaluation split holds copies of
+    every training image (``holds_split``: a published 10-shot set's full set holds its 10).
     """
     names = train_loader.class_names()
     reference_paths = {r.path for r in eval_loader.records()}
     reference = class_counts(eval_loader)
+    copies = eval_loader.holds_split(target.split)
     pool, overlap = dict.fromkeys(names, 0), dict.fromkeys(names, 0)
     for record in train_loader.records():
         pool[names[record.label]] += 1
-        overlap[names[record.label]] += record.path in reference_paths
+        overlap[names[record.label]] += copies or record.path in reference_paths
     shown, warnings = [], []
     for shots in target.shots:
         in_reference = {c: min(pool[c], shots or pool[c]) * overlap[c] / pool[c] for c in names if pool[c]}
@@ -265,7 +270,7 @@ def training_share_lines(target: TargetConfig, train_loader, eval_loader) -> lis
         worst = max(per_class.values(), default=0.0)
         label = "all images" if shots is None else f"{shots} shots"
         shown.append(f"{total:.0%} at {label} (at most {worst:.0%} of a class)")
-        if shots is not None and worst > TRAINING_SHARE_WARNING:
+        if compared and shots is not None and worst > TRAINING_SHARE_WARNING:
             warnings.append(
                 f"warning: target {target.name} at {shots} shots: up to {worst:.0%} of a class's reference images "
                 f"are training images (more than {TRAINING_SHARE_WARNING:.0%}), so FID and intra-FID reward copying "

@@ -237,6 +237,11 @@ class DatasetLoader:
         """What the listing left out or read specially (hidden files, non-images), for ``inspect-data``."""
         return []
 
+    def holds_split(self, split: str) -> bool:
+        """Whether this split holds a copy of every image of ``split`` under other paths (a published
+        10-shot set's full FID set holds its 10 training images), for the dry run's training share."""
+        return False
+
     def records(self) -> list[Record]:
         return self._resolve()[0]
 

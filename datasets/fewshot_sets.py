@@ -184,6 +184,10 @@ class NamedFewShotSet(ImageFolderLoader):
         super().__init__(root, split, classes)
         self.size = size
 
+    def holds_split(self, split: str) -> bool:
+        """The full set holds copies of the 10 training images (the papers score against both together)."""
+        return self.split == "full" and split == "train"
+
     def load_all(self) -> tuple[list[Record], list[str]]:
         from datasets.annotations import require
 

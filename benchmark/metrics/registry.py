@@ -102,6 +102,9 @@ class MetricGroup:
         max_real: at most this many real images (a subset seeded by ``eval.seed``) for its own
             extractor's features, given the eval config; None: all of the evaluation split.
         network_name: the name ``network`` goes by in metric ids ("lpips-vgg").
+        uses_reference: whether it scores the generated images against the evaluation split's real
+            images (FID, KID, PRDC, ...); intra-LPIPS and PPL do not, so training images among the
+            reference images cannot reward copying in them.
         preflight: what ``--dry-run`` checks of ``network``'s weights file without loading it (a line
             saying what was found, else a one-line BenchmarkError).
         describe_convention: one sentence for a table caption naming how its values are computed.
@@ -121,6 +124,7 @@ class MetricGroup:
     preflight: Callable[[], str] | None = None
     network_name: str = ""
     describe_convention: str = ""
+    uses_reference: bool = True
 
     def describe(self, config) -> str:
         return self.subject(config) if self.subject else " and ".join(m.display for m in self.metrics)
@@ -310,6 +314,7 @@ register(
         network=_lpips_network,
         network_name="lpips-vgg",
         preflight=_lpips_preflight,
+        uses_reference=False,
         describe_convention="Intra-LPIPS: mean pairwise LPIPS-VGG (v0.1) within the clusters of the first "
         "eval.intra_lpips_n generated images around their nearest training images (at most "
         "eval.intra_lpips_per_cluster each, a seeded random subset; clusters under 2 dropped), mean over clusters.",
@@ -325,6 +330,7 @@ register(
         network=_lpips_network,
         network_name="lpips-vgg",
         preflight=_lpips_preflight,
+        uses_reference=False,
         describe_convention="PPL: NVIDIA's perceptual path length (epsilon 1e-4, LPIPS-VGG v0.1 / epsilon^2, "
         "1st-99th percentile mean) over eval.ppl_samples latent pairs.",
     )
