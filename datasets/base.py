@@ -217,7 +217,15 @@ class DatasetLoader:
         if isinstance(cls, int) and not isinstance(cls, bool):
             if 0 <= cls < len(names):
                 return cls
-            raise BenchmarkError(f"{self.name}: class index {cls} out of range 0..{len(names) - 1}")
+            if not names:  # an empty copy: say so, not that index 0 is out of a range 0..-1
+                raise BenchmarkError(
+                    f"{self.name}: no classes found under {self.root} (an empty or wrong folder?); a suite picks "
+                    f"class {cls} by number; pass the folder that holds the data set ({self.where_to_get()})"
+                )
+            raise BenchmarkError(
+                f"{self.name}: class index {cls} out of range 0..{len(names) - 1}: {self.root} holds "
+                f"{len(names)} class(es) ({abbreviate([str(n) for n in names], 5)}); a partial copy, or lower the index"
+            )
         if cls in names:
             return names.index(cls)
         # As typed: a folder written on macOS spells "é" decomposed (NFD), a YAML or shell name may carry spaces.

@@ -98,6 +98,9 @@ def test_an_empty_data_folder_is_a_problem_naming_the_folder_not_zero_images_and
     assert report["problems"][0].startswith(f"{problem} {root}"), text
     with pytest.raises(BenchmarkError, match=f"{problem} {root}"):
         build_dataset(dataset, root).records()
+    if problem == "no classes found under":  # a suite that picks classes by number (caltech-fewshot) too
+        with pytest.raises(BenchmarkError, match=f"{problem} {root}.*picks class 0 by number"):
+            build_dataset(dataset, root, classes=[0, 1]).records()
 
 
 def test_empty_class_folders_are_named_and_a_dataset_without_breed_folders_says_so(tmp_path):
