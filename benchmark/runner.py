@@ -678,8 +678,9 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
         atomic_write_text("".join(json.dumps(r) + "\n" for r in rows), metrics_path)
         if rows:
             final.update(rows[-1]["metrics"])
-    outcome = trainer.run()
+    outcome = dataclasses.asdict(trainer.run())
     extra = method.extra_state()
     if extra:
         write_json(extra, run_dir / "method_state.json")
-    return dataclasses.asdict(outcome), dict(final)
+        outcome["method_state"] = extra  # result.json, so the results index and results.csv carry it too
+    return outcome, dict(final)

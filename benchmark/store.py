@@ -20,6 +20,7 @@ config.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import tempfile
@@ -45,6 +46,7 @@ CREATE TABLE IF NOT EXISTS cells (
     extractor TEXT, n_fake INTEGER, n_real INTEGER,
     error TEXT,
     job_id TEXT, step INTEGER, total_steps INTEGER, log TEXT,
+    method_state TEXT,              -- JSON: what the method reports of its run (bsa/glo: the perceptual network)
     PRIMARY KEY (suite, cell_id, config_hash)
 );
 CREATE TABLE IF NOT EXISTS metrics (
@@ -58,7 +60,7 @@ CELL_COLUMNS = (
     "suite", "cell_id", "config_hash", "target", "dataset", "shots", "method", "method_label", "seed",
     "target_position", "method_position", "status", "run_dir", "started", "finished", "wall_seconds",
     "train_seconds", "images_per_second", "trainable_params", "steps", "extractor", "n_fake", "n_real",
-    "error", "job_id", "step", "total_steps", "log",
+    "error", "job_id", "step", "total_steps", "log", "method_state",
 )  # fmt: skip
 
 
@@ -193,4 +195,5 @@ def _cell_row(state, metrics: list[dict]) -> dict:
         "step": state.step,
         "total_steps": state.total,
         "log": state.log,
+        "method_state": json.dumps(result["method_state"], sort_keys=True) if result.get("method_state") else None,
     }

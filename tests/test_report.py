@@ -153,6 +153,22 @@ def test_newest_attempt_decides_even_when_it_failed(tmp_path):
     assert (row["n"], row["n_seeds"]) == (0, 1)
 
 
+def test_what_a_method_reports_of_its_run_reaches_the_results_rows(tmp_path):
+    """result.json's ``method_state`` (bsa/glo: which perceptual network the loss used) is a column of results.csv."""
+    import json
+
+    store = ResultsStore(tmp_path)
+    fields = dict(target="t", shots=1, method="bsa", method_label="bsa", seed=0, extractor="x", n_fake=1, n_real=1)
+    key = CellKey("s", "cell", "h")
+    record_cell(store, key, "finished", {10: {"fid": 5.0}}, **fields)
+    result = store.folder(key).path / "result.json"
+    state = {"perceptual_network": "vgg16 (torchvision weights: an approximation of the official Caffe VGG16)"}
+    result.write_text(json.dumps({**json.loads(result.read_text()), "method_state": state}))
+    store.rebuild_index()
+    (value,) = SuiteResults.load(store, "s").values()["method_state"]
+    assert json.loads(value) == state
+
+
 def test_unknown_metric_is_neither_ranked_nor_arrowed(tmp_path):
     store = ResultsStore(tmp_path)
     fields = dict(target="t", shots=None, method="m", extractor="x", n_fake=10, n_real=5)

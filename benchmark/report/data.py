@@ -36,6 +36,7 @@ GROUP_KEYS = ["target", "shots", "method"]
 # metric_id: the metric with its sample count and feature extractor (``fid1k_digits-classifier``).
 TIDY_COLUMNS = [
     "suite", "target", "shots", "method", "seed", "metric", "value", "metric_id", "step", "cell_id", "config_hash",
+    "method_state",  # JSON of what the method reports of its run (bsa/glo: the perceptual network used), or empty
 ]  # fmt: skip
 # "n": seeds with a value of the metric; "n_finished": finished seeds; "n_seeds": attempted seeds.
 SUMMARY_COLUMNS = ["suite", *GROUP_KEYS, "metric", "mean", "std", "n", "n_finished", "n_seeds", "direction"]
@@ -101,7 +102,8 @@ class SuiteResults:
             metric_id(m, None if pd.isna(n) else int(n), None if pd.isna(x) else str(x))
             for m, n, x in zip(chosen["metric"], counts, extractors)
         ]
-        chosen = chosen.assign(suite=self.suite, metric_id=ids)[TIDY_COLUMNS]
+        states = chosen["cell_id"].map(recorded["method_state"]) if "method_state" in recorded else None
+        chosen = chosen.assign(suite=self.suite, metric_id=ids, method_state=states)[TIDY_COLUMNS]
         order = {m: i for i, m in enumerate(metric_order(chosen["metric"].unique()))}
         by = ["target", "shots", "method", "seed", "metric"]
         return chosen.sort_values(by, key=_metric_key(order)).reset_index(drop=True)
