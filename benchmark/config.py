@@ -170,7 +170,8 @@ class EvalConfig:
         ppl_samples: latent pairs of ppl (NVIDIA: 50,000).
         ppl_space, ppl_sampling, ppl_crop: NVIDIA's PPL options: "w" or "z", "end" or "full", and
             the face crop (stylegan2-ada's ``ppl2_wend``: w, end, no crop; ``ppl_wend``: with crop).
-        preset: the evaluation preset it was built from (``EVAL_PRESETS``: clean, cdc, adam), recorded.
+        preset: the evaluation preset it was built from (``EVAL_PRESETS``: clean, cdc-convention,
+            adam-convention), recorded.
     """
 
     n_fake: int = 5000
@@ -222,15 +223,15 @@ _EVAL_FIELDS_ADDED_LATER = (
 _EVAL_DEFAULTS = {f.name: f.default for f in fields(EvalConfig)}
 
 
-# Named evaluation presets (``eval: {preset: cdc}``): the protocol of a paper family, its settings
+# Named evaluation presets (``eval: {preset: cdc-convention}``): the protocol of a paper family, its settings
 # filled in under any the suite (or a budget) sets itself. ``clean`` is this benchmark's default.
 # The FID convention is in the metric's name (fid, fid_cdc, fid_adam), so a value always says which.
 EVAL_PRESETS: dict[str, dict] = {
     "clean": {},
     # CDC, RSSA, DCL: pytorch-fid on PNGs, 5,000 generated against the whole target set; intra-LPIPS.
-    "cdc": {"metrics": ("fid_cdc", "intra_lpips"), "n_fake": 5000},
+    "cdc-convention": {"metrics": ("fid_cdc", "intra_lpips"), "n_fake": 5000},
     # AdAM, RICK: torchvision Inception, 5,000 generated against at most 5,000 reals, every eval step.
-    "adam": {"metrics": ("fid_adam", "intra_lpips"), "n_fake": 5000, "fid_max_real": 5000},
+    "adam-convention": {"metrics": ("fid_adam", "intra_lpips"), "n_fake": 5000, "fid_max_real": 5000},
 }
 
 

@@ -60,7 +60,7 @@ def _images(folder, n, seed):
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(folder / f"{i:03d}.png")
 
 
-@pytest.mark.slow  # minutes on a CPU: the full-size stand-in Inception-v3 and VGG16 at every evaluation
+@pytest.mark.slow  # about a minute on a CPU: the full-size stand-in Inception-v3 and VGG16
 def test_a_smoke_run_of_adam_and_rick_finishes_every_cell(tmp_path, cache_dir):
     weights = tmp_path / "weights"
     weights.mkdir()
@@ -77,6 +77,10 @@ def test_a_smoke_run_of_adam_and_rick_finishes_every_cell(tmp_path, cache_dir):
     raw["targets"] = [t for t in raw["targets"] if t["name"] == "babies"]
     raw["eval"].update(batch_size=16, intra_lpips_n=16)  # a CPU runs the full-size stand-in Inception and VGG16
     raw["train"]["eval_at_start"] = False
+    # The smoke budget evaluating once, on 16 images (as tests/test_cdc2021.py's): the full-size stand-in
+    # Inception-v3 at 299 px dominates a smoke run on a CPU. Every stage still runs (adam's probe, rick's warm-up).
+    smoke = {"train": {"steps": 4, "batch_size": 4, "eval_every": 4, "log_every": 1}, "eval": {"n_fake": 16, "grid": 4}}
+    raw["budgets"] = {"smoke": smoke}
     suite = write_suite(tmp_path / "adam2022.yaml", raw)
     env = {
         "GTB_INCEPTION_PATH": str(weights),

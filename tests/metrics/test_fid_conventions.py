@@ -159,18 +159,18 @@ def test_another_networks_weights_are_refused_in_one_line(module, tmp_path):
 
 
 def test_presets_name_their_convention_in_the_metric_and_its_id():
-    assert apply_eval_preset({"preset": "cdc", "n_fake": 48}, "eval") == {
+    assert apply_eval_preset({"preset": "cdc-convention", "n_fake": 48}, "eval") == {
         "metrics": ("fid_cdc", "intra_lpips"),
         "n_fake": 48,
-        "preset": "cdc",
+        "preset": "cdc-convention",
     }
-    assert EvalConfig(**apply_eval_preset({"preset": "adam"}, "eval")).metrics == ("fid_adam", "intra_lpips")
-    assert set(EVAL_PRESETS) == {"clean", "cdc", "adam"}
+    assert EvalConfig(**apply_eval_preset({"preset": "adam-convention"}, "eval")).metrics == ("fid_adam", "intra_lpips")
+    assert set(EVAL_PRESETS) == {"clean", "cdc-convention", "adam-convention"}
     assert metric_id("fid_cdc", 5000, "inception") == "fid_cdc5k_pytorch-fid-inception"
     assert metric_id("fid_adam", 5000, "inception") == "fid_adam5k_torchvision-inception"
     assert metric_id("fid", 5000, "inception") == "fid5k_inception"
     assert metric_id("intra_lpips", 5000, "inception") == "intra_lpips5k_lpips-vgg"
-    with pytest.raises(BenchmarkError, match="valid: clean, cdc, adam"):
+    with pytest.raises(BenchmarkError, match="valid: clean, cdc-convention, adam-convention"):
         apply_eval_preset({"preset": "ddpm"}, "eval")
 
 
@@ -211,7 +211,7 @@ def test_the_new_eval_settings_leave_existing_cells_config_hashes_alone():
 
     before = {"n_fake", "batch_size", "metrics", "prdc_k", "kid_subsets", "kid_subset_size", "grid", "seed"}
     assert set(to_plain(EvalConfig())) == before
-    assert to_plain(EvalConfig(**apply_eval_preset({"preset": "cdc"}, "eval")))["preset"] == "cdc"
+    assert to_plain(EvalConfig(**apply_eval_preset({"preset": "cdc-convention"}, "eval")))["preset"] == "cdc-convention"
     assert to_plain(EvalConfig(intra_lpips_n=500))["intra_lpips_n"] == 500
 
 
