@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import torch
 from torch import nn
 
 from benchmark.errors import BenchmarkError
@@ -54,7 +55,34 @@ class BackboneGenerator(nn.Module):
 
 
 class BackboneDiscriminator(nn.Module):
-    """Base of every backbone's discriminator (module docstring)."""
+    """Base of every backbone's discriminator (module docstring): a backbone gives ``features`` and
+    ``logit`` (its last layer, ``linear``); the head and its label path are shared.
+
+    The conditional label path is a projection (Miyato & Koyama 2018): ``class_projection``, an
+    embedding zero-initialised by the backbone, adds <embed(y), h> to the logit, so a conditional D
+    built from an unconditional source scores as the source at step 0.
+    """
+
+    n_classes: int
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        raise NotImplementedError
+
+    def logit(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, 1) from the final feature h (B, C): the backbone's last layer."""
+        raise NotImplementedError
+
+    def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits (B,) from the final feature; the projection term is added when conditional."""
+        logits = self.logit(h).squeeze(1)
+        if self.n_classes:
+            if labels is None:
+                raise ValueError("a conditional discriminator needs labels")
+            logits = logits + (self.class_projection(labels) * h).sum(1)
+        return logits
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.features(x)[0], labels)
 
     def parts(self) -> dict[str, nn.Module]:
         raise NotImplementedError

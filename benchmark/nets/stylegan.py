@@ -373,17 +373,8 @@ class Discriminator(BackboneDiscriminator):
             block_outputs[r] = out
         return out.flatten(1), block_outputs
 
-    def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B,) from the final feature; the projection term is added when conditional."""
-        logits = self.linear(h).squeeze(1)
-        if self.n_classes:
-            if labels is None:
-                raise ValueError("a conditional discriminator needs labels")
-            logits = logits + (self.class_projection(labels) * h).sum(1)
-        return logits
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x)[0], labels)
+    def logit(self, h: torch.Tensor) -> torch.Tensor:
+        return self.linear(h)
 
     def parts(self) -> dict[str, nn.Module]:
         """Named parts: ``from_rgb``, ``block{resolution}`` .. ``block4`` (by input size), ``linear``."""

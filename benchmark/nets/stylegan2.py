@@ -433,17 +433,9 @@ class StyleGAN2Discriminator(BackboneDiscriminator):
         block_outputs[4] = h
         return (h, block_outputs, layer_outputs) if return_layer_outputs else (h, block_outputs)
 
-    def head(self, h: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """Logits (B,) from h: ``final_linear.1``, plus the projection term when conditional."""
-        logits = self.final_linear[1](h).squeeze(1)
-        if self.n_classes:
-            if labels is None:
-                raise ValueError("a conditional discriminator needs labels")
-            logits = logits + (self.class_projection(labels) * h).sum(1)
-        return logits
-
-    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(x)[0], labels)
+    def logit(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, 1) from h: ``final_linear.1``."""
+        return self.final_linear[1](h)
 
     def parts(self) -> dict[str, nn.Module]:
         """Named parts: ``from_rgb``, ``block{resolution}`` .. ``block4`` (by input size), ``linear``,
