@@ -43,7 +43,21 @@ BACKBONES: Registry = Registry(
 
 class BackboneGenerator(nn.Module):
     """Base of every backbone's generator: the marker the harness finds a G by (mapping network
-    learning rates, style mixing), and the vocabulary methods address it with (module docstring)."""
+    learning rates, style mixing), and the vocabulary methods address it with (module docstring).
+
+    A backbone keeps its mapping MLP as ``style`` (PixelNorm first, as rosinality's keys have it) and,
+    when conditional, its label path as ``class_embed``; ``mapping`` is shared.
+    """
+
+    n_classes: int
+
+    def mapping(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """w (B, style_dim) from z (B, style_dim); a conditional G adds its class embedding to z first."""
+        if self.n_classes:
+            if labels is None:
+                raise ValueError("a conditional generator needs labels")
+            z = z + self.class_embed(labels)
+        return self.style(z)
 
     def parts(self) -> dict[str, nn.Module]:
         raise NotImplementedError

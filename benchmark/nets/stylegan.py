@@ -231,13 +231,6 @@ class StyledGenerator(BackboneGenerator):
         """One (B, 1, r, r) noise map per block, shared by its two convs (as in rosinality)."""
         return [torch.randn(batch, 1, r, r, device=device, generator=generator) for r in self.config.resolutions]
 
-    def mapping(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if self.n_classes:
-            if labels is None:
-                raise ValueError("a conditional generator needs labels")
-            z = z + self.class_embed(labels)
-        return self.style(z)
-
     def forward(
         self,
         z: torch.Tensor,

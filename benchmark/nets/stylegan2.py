@@ -207,14 +207,6 @@ class StyleGAN2Generator(BackboneGenerator):
             nn.init.zeros_(self.class_embed.weight)
 
     # -- latents ---------------------------------------------------------------------------------
-    def mapping(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """w (B, style_dim) from z (B, style_dim); PixelNorm is the MLP's first layer (``style.0``)."""
-        if self.n_classes:
-            if labels is None:
-                raise ValueError("a conditional generator needs labels")
-            z = z + self.class_embed(labels)
-        return self.style(z)
-
     def mean_latent(
         self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:
