@@ -146,7 +146,12 @@ class TrainConfig:
         return plain
 
 
-ADA_FIELDS = ("ada", "ada_target", "ada_length", "ada_every")  # what a suite's method entry may set under ``train``
+ADA_FIELDS = ("ada", "ada_target", "ada_length", "ada_every")
+# What a target, a method entry or a target's ``method_train`` may set under ``train``: a protocol's
+# per-data-set or per-method length, batch and evaluation interval (AdAM's and RICK's iterations per
+# target, RICK's batch 2 and evaluation every 50), TGAN+ADA's ADA, and the budget's stage scale that goes
+# with a length. The rest of the recipe is one for every cell of a suite.
+CELL_TRAIN_FIELDS = ("steps", "batch_size", "eval_every", "stage_scale", *ADA_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -287,6 +292,10 @@ class TargetConfig:
             target's cells only (a protocol's per-data-set freezing depths).
         eval: evaluation settings overriding the suite's ``eval`` for this target (e.g. a
             conditional target's sample count, per class).
+        train: ``CELL_TRAIN_FIELDS`` settings for every cell of this target (a protocol's
+            iterations on this data set).
+        method_train: per method label, ``CELL_TRAIN_FIELDS`` settings for that method's cells on
+            this target only (RICK's 1,750 Babies iterations where AdAM runs 1,500).
     """
 
     name: str
@@ -302,6 +311,8 @@ class TargetConfig:
     source: str | None = None
     method_options: dict = field(default_factory=dict)
     eval: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    method_train: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -310,8 +321,9 @@ class MethodEntry:
 
     ``options`` go to the method's constructor; an option the method declares as
     ``Resource.SOURCES`` lists suite source names, which the runner loads for it. ``train`` sets
-    the shared step's ADA settings (``ADA_FIELDS``) for this entry's cells only: TGAN+ADA is
-    ``{name: transfergan, label: TGAN+ADA, train: {ada: true}}``.
+    ``CELL_TRAIN_FIELDS`` for this entry's cells only: TGAN+ADA is
+    ``{name: transfergan, label: TGAN+ADA, train: {ada: true}}``; RICK's batch is
+    ``{name: rick, train: {batch_size: 2}}``.
     """
 
     name: str
@@ -320,9 +332,20 @@ class MethodEntry:
     source: str | None = None
     train: dict = field(default_factory=dict)
 
-    def train_config(self, suite_train: TrainConfig) -> TrainConfig:
-        """The suite's recipe with this entry's ``train`` settings."""
-        return dataclasses.replace(suite_train, **self.train) if self.train else suite_train
+
+def cell_train(suite_train: TrainConfig, method: MethodEntry, target: TargetConfig | None = None) -> TrainConfig:
+    """The train settings of ``method``'s cells on ``target``: the suite's recipe, then the target's
+    ``train``, the method entry's ``train`` and the target's ``method_train`` for the entry's label, the
+    narrowest last. Without ``target``, the suite's with the entry's.
+
+    Raises:
+        BenchmarkError: a merged setting is invalid (``TrainConfig``'s checks).
+    """
+    layers = [method.train]
+    if target is not None:
+        layers = [target.train, method.train, target.method_train.get(method.label) or {}]
+    merged = {key: value for layer in layers for key, value in layer.items()}
+    return dataclasses.replace(suite_train, **merged) if merged else suite_train
 
 
 @dataclass(frozen=True)
@@ -357,6 +380,10 @@ class SuiteConfig:
             if m.label == label:
                 return m
         raise KeyError(label)
+
+    def train_for(self, method: MethodEntry, target: TargetConfig | None = None) -> TrainConfig:
+        """The train settings of ``method``'s cells on ``target`` (``cell_train``)."""
+        return cell_train(self.train, method, target)
 
     def eval_for(self, target: TargetConfig) -> EvalConfig:
         """The evaluation protocol of ``target``'s cells: the suite's, with the target's overrides."""
@@ -432,6 +459,57 @@ def _budget_over_target_eval(raw: dict, budget: str) -> dict:
         for t in raw.get("targets") or []
     ]
     return {**raw, "targets": targets} if "targets" in raw else raw
+
+
+def _budget_over_cell_train(raw: dict, budget: str) -> dict:
+    """A budget reaches the targets' and method entries' own ``train`` too (``CELL_TRAIN_FIELDS``).
+
+    A ``scale`` shortens their steps as it does the suite's. A setting the budget gives outright wins
+    over theirs (a smoke run of RICK is 4 steps of the budget's batch); where it replaces their steps,
+    their ``stage_scale`` becomes the budget's steps over theirs, as the suite's does in ``apply_budget``.
+    """
+    spec = {**BUILTIN_BUDGETS, **(raw.get("budgets") or {})}[budget]
+    scale, outright = spec.get("scale"), dict(spec.get("train") or {})
+
+    def counted(value) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+    def over(train):
+        if not isinstance(train, dict) or not train:
+            return train  # absent, or not a mapping: parse_suite refuses the latter in one line
+        train = dict(train)
+        own = train.get("steps")
+        if scale is not None:
+            for key in _SCALED_BY_BUDGET:
+                if counted(train.get(key)) and key not in outright:
+                    train[key] = max(1, round(train[key] * scale))
+        for key in outright:
+            train.pop(key, None)
+        if "steps" in outright and counted(own) and "stage_scale" not in outright:
+            train["stage_scale"] = min(1.0, outright["steps"] / own)
+        return train
+
+    def over_target(target):
+        if not isinstance(target, dict):
+            return target
+        target = dict(target)
+        if "train" in target:
+            target["train"] = over(target["train"])
+        if isinstance(target.get("method_train"), dict):
+            target["method_train"] = {label: over(train) for label, train in target["method_train"].items()}
+        return target
+
+    def over_method(method):
+        if not isinstance(method, dict) or "train" not in method:
+            return method
+        return {**method, "train": over(method["train"])}
+
+    out = dict(raw)
+    if isinstance(raw.get("targets"), list):
+        out["targets"] = [over_target(t) for t in raw["targets"]]
+    if isinstance(raw.get("methods"), list):
+        out["methods"] = [over_method(m) for m in raw["methods"]]
+    return out
 
 
 def _applicable(spec: dict, values: dict) -> dict:
@@ -763,7 +841,7 @@ def load_suite(
     path = suite_path(name_or_path)
     raw = read_suite(path)
     if budget:
-        raw = _budget_over_target_eval(apply_budget(raw, budget), budget)
+        raw = _budget_over_cell_train(_budget_over_target_eval(apply_budget(raw, budget), budget), budget)
     suite = parse_suite(raw, str(path))
     if methods:
         by_label = {m.label: m for m in suite.methods}
@@ -880,8 +958,9 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         if t.get("classes") is not None:
             classes = t["classes"]  # one class may be written without brackets, like shots and seeds
             t["classes"] = tuple(classes if isinstance(classes, list) else [classes])
-        for key in ("method_options", "eval"):
+        for key in ("method_options", "eval", "method_train"):
             t[key] = t.get(key) or {}
+        t["train"] = _cell_train_keys(t.get("train"), f"{where}: targets[{i}].train")
         targets.append(_build(TargetConfig, t, f"{where}: targets[{i}]"))
     if not targets:
         raise BenchmarkError(f"{where}: no targets")
@@ -893,13 +972,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     for i, m in enumerate(methods or []):
         m = {"name": m} if isinstance(m, str) else _mapping(m)
         _check_keys(m, f"{where}: methods[{i}]", ("name", "label", "options", "source", "train"), required=("name",))
-        method_train = dict(m.get("train") or {})
-        unknown = sorted(set(method_train) - set(ADA_FIELDS))
-        if unknown:
-            raise BenchmarkError(
-                f"{where}: methods[{i}].train: {', '.join(unknown)} cannot be set per method; "
-                f"valid: {', '.join(ADA_FIELDS)}"
-            )
+        method_train = _cell_train_keys(m.get("train"), f"{where}: methods[{i}].train")
         options = dict(m.get("options") or {})
         check_method_options(m["name"], METHODS.get(m["name"]), options, f"{where}: methods[{i}]: ")
         named = [m["source"]] if m.get("source") else []
@@ -923,7 +996,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
     train = _build(TrainConfig, {**backbone.recipe, **dict(raw.get("train") or {})}, f"{where}: train")
     for i, entry in enumerate(entries):
         try:
-            entry.train_config(train)
+            cell_train(train, entry)
         except BenchmarkError as err:
             raise BenchmarkError(f"{where}: methods[{i}].train: {err}") from None
     eval_raw = dict(raw.get("eval") or {})
@@ -931,7 +1004,7 @@ def parse_suite(raw: dict, where: str = "suite") -> SuiteConfig:
         eval_raw["metrics"] = [eval_raw["metrics"]]
     evaluation = _build(EvalConfig, apply_eval_preset(eval_raw, f"{where}: eval"), f"{where}: eval")
     for i, target in enumerate(targets):
-        _check_target_overrides(target, f"{where}: targets[{i}]", sources, entries, evaluation)
+        _check_target_overrides(target, f"{where}: targets[{i}]", sources, entries, train, evaluation)
     protocol = parse_protocol(raw.get("protocol"), f"{where}: protocol", [m.label for m in entries])
     return SuiteConfig(
         name=str(raw["name"]),
@@ -985,9 +1058,15 @@ def _mapping(value):
 
 
 def _check_target_overrides(
-    target: TargetConfig, where: str, sources: dict, methods: list[MethodEntry], evaluation: EvalConfig
+    target: TargetConfig,
+    where: str,
+    sources: dict,
+    methods: list[MethodEntry],
+    train: TrainConfig,
+    evaluation: EvalConfig,
 ) -> None:
-    """A target's own source, per-method options and evaluation overrides name things that exist."""
+    """A target's own source, per-method options, train and evaluation overrides name things that exist
+    and give valid settings."""
     if target.source is not None and target.source not in sources:
         raise BenchmarkError(f"{where}: unknown source {target.source!r}; sources: {', '.join(sources)}")
     by_label = {m.label: m for m in methods}
@@ -997,8 +1076,31 @@ def _check_target_overrides(
         if not isinstance(options, dict):
             raise BenchmarkError(f"{where}: method_options.{label}: expected a mapping, got {type(options).__name__}")
         check_method_options(entry.name, METHODS.get(entry.name), options, f"{where}: method_options.{label}: ")
+    _check_keys(target.method_train, f"{where}: method_train", list(by_label))
+    for label in target.method_train:
+        _cell_train_keys(target.method_train[label], f"{where}: method_train.{label}")
+    for entry in methods:
+        try:
+            cell_train(train, entry, target)
+        except BenchmarkError as err:
+            raise BenchmarkError(f"{where}: {entry.label}'s train on this target: {err}") from None
     _check_keys(target.eval, f"{where}: eval", [f.name for f in fields(EvalConfig)])
     _build(EvalConfig, {**to_plain(evaluation), **apply_eval_preset(target.eval, f"{where}: eval")}, f"{where}: eval")
+
+
+def _cell_train_keys(value, where: str) -> dict:
+    """A target's or method entry's own ``train``: a mapping of ``CELL_TRAIN_FIELDS`` only (values are
+    checked once merged, by ``cell_train``)."""
+    value = _mapping(value)
+    if not isinstance(value, dict):
+        raise BenchmarkError(f"{where}: expected a mapping such as {{steps: 1500}}, got {type(value).__name__}")
+    unknown = sorted(set(value) - set(CELL_TRAIN_FIELDS))
+    if unknown:
+        raise BenchmarkError(
+            f"{where}: {', '.join(unknown)} cannot be set per target or method (the suite's train sets it "
+            f"for every cell); valid here: {', '.join(CELL_TRAIN_FIELDS)}"
+        )
+    return value
 
 
 def _named(value, where: str) -> dict:

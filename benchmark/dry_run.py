@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from benchmark.config import ADA_FIELDS, SuiteConfig
@@ -19,11 +20,9 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
     checkpoint = train.checkpoint_every or train.eval_every
     lines.append(backbone_line(suite))
     lines.append(f"# training: batch {train.batch_size}, checkpoint every {checkpoint:,} steps")
-    for method in suite.methods:  # a method entry's own step settings (ADA for TGAN+ADA)
+    for method in suite.methods:  # a method entry's own train settings (RICK's batch, ADA for TGAN+ADA)
         if method.train:
-            own = method.train_config(train)
-            shown = ", ".join(f"{k} {_shown(getattr(own, k))}" for k in ADA_FIELDS if hasattr(own, k))
-            lines.append(f"# method {method.label}: the shared step with {shown}")
+            lines.append(f"# method {method.label}: {_train_settings(suite.train_for(method), method.train)}")
     for target in suite.targets:
         ev = suite.eval_for(target)
         shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
@@ -35,9 +34,15 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
             f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
             f"{', '.join(_metric_names(ev.metrics, target))}"
         )
+        if _train_settings(train, target.train):
+            on_target = dataclasses.replace(train, **target.train)
+            lines.append(f"#   every method: {_train_settings(on_target, target.train)}")
         for label, options in target.method_options.items():
             shown = ", ".join(f"{k}={v}" for k, v in options.items())
             lines.append(f"#   {label}: {shown}")
+        for label, own in target.method_train.items():
+            if _train_settings(train, own or {}) and label in {m.label for m in suite.methods}:
+                lines.append(f"#   {label}: {_train_settings(suite.train_for(suite.method(label), target), own)}")
     if protocol is not None:
         names = {t.name for t in suite.targets}
         published = {t: v for t, v in protocol.published.items() if t in names}
@@ -70,6 +75,21 @@ def backbone_line(suite: SuiteConfig) -> str:
         if getattr(train, k) != v
     ]
     return line + (f"; the suite overrides {', '.join(overridden)}" if overridden else "")
+
+
+def _train_settings(train, own: dict) -> str:
+    """The train settings a target or method entry sets (``own``) as in force, e.g. "steps 1,750, batch 2";
+    ADA as the shared step with all its settings."""
+    shown = []
+    for key in own:
+        if key in ADA_FIELDS or key == "stage_scale":
+            continue
+        value = getattr(train, key)
+        names = {"batch_size": "batch", "eval_every": "evaluated every"}
+        shown.append(f"{names.get(key, key)} {value:,}")
+    if any(key in ADA_FIELDS for key in own):
+        shown.append("the shared step with " + ", ".join(f"{k} {_shown(getattr(train, k))}" for k in ADA_FIELDS))
+    return ", ".join(shown)
 
 
 def _shown(value) -> str:

@@ -88,15 +88,16 @@ class Cell:
 
     @property
     def train(self) -> TrainConfig:
-        """The suite's recipe with the method entry's own settings (ADA for TGAN+ADA)."""
-        return self.method.train_config(self.suite.train)
+        """The suite's recipe with the target's and the method entry's own settings (a protocol's iterations
+        per data set and method, RICK's batch, ADA for TGAN+ADA): ``SuiteConfig.train_for``."""
+        return self.suite.train_for(self.method, self.target)
 
     def resolved(self) -> dict:
         """Everything that determines this cell's result (its run folder's config.yaml)."""
         s = self.suite
-        # A target's source, method options and eval overrides are recorded once, where they act.
+        # A target's source, method options, eval and train overrides are recorded once, where they act.
         target = to_plain(dataclasses.replace(self.target, data_root=None))
-        for key in ("source", "method_options", "eval"):
+        for key in ("source", "method_options", "eval", "train", "method_train"):
             target.pop(key)
         return {
             "suite": s.name,
@@ -142,9 +143,11 @@ class Cell:
 
 def method_schedule(suite: SuiteConfig, method: MethodEntry, target: TargetConfig | None = None) -> Schedule:
     """A suite method entry's schedule under the suite's budget, computed without building the method;
-    with ``target``, its options include that target's overrides (``method_options``), as its cells' do."""
+    with ``target``, its options and train settings include that target's overrides (``method_options``,
+    ``train``, ``method_train``), as its cells' do."""
     options = options_on(method, target) if target else method.options
-    return schedule_for(method.label, METHODS.get(method.name), options, suite.train.steps, suite.train.stage_scale)
+    train = suite.train_for(method, target)
+    return schedule_for(method.label, METHODS.get(method.name), options, train.steps, train.stage_scale)
 
 
 def options_on(method: MethodEntry, target: TargetConfig) -> dict:
@@ -155,18 +158,20 @@ def options_on(method: MethodEntry, target: TargetConfig) -> dict:
 def check_schedules(suite: SuiteConfig) -> list[str]:
     """Every method's schedule, one line each (raises the one-line error of the first stage that does not fit).
 
-    A target whose ``method_options`` change a method's schedule gets its own line after the method's.
+    A target whose options or train settings change a method's schedule (``method_options``, its own
+    steps) gets its own line after the method's.
     """
     lines = []
     for method in suite.methods:
         check_backbone(method.name, suite.backbone.name)  # a method that cannot run on it says why, now
         line = method_schedule(suite, method).describe()
         lines.append(line)
+        on_targets: dict[str, list[str]] = {}  # targets that share a schedule share its line
         for target in suite.targets:
-            if method.label in target.method_options:
-                own = method_schedule(suite, method, target).describe()
-                if own != line:
-                    lines.append(f"  on {target.name}: {own}")
+            own = method_schedule(suite, method, target).describe()
+            if own != line:
+                on_targets.setdefault(own, []).append(target.name)
+        lines += [f"  on {', '.join(names)}: {own}" for own, names in on_targets.items()]
     if suite.train.stage_scale != 1:
         lines.insert(
             0, f"stage lengths scaled by {suite.train.stage_scale:g} with the budget ({suite.train.steps} steps)"
@@ -620,7 +625,7 @@ def _train_cell(cell: Cell, ctx: SuiteContext, run_dir: Path, lease=None):
     )
 
     def training_set() -> TrainingSet:  # for a method that prepares something from its images (Resource.TRAINING_SET)
-        return TrainingSet(train.images, train.labels, ctx.cache_dir, suite.train.stage_scale, ctx.device)
+        return TrainingSet(train.images, train.labels, ctx.cache_dir, cell.train.stage_scale, ctx.device)
 
     options = provide_resources(METHODS.get(cell.method.name), cell.options, ctx.source, ctx.perceptual, training_set)
     torch.manual_seed(cell.seed)

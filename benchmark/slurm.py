@@ -435,7 +435,7 @@ def estimate(cells: list[Cell], out: Path, options: SlurmOptions, device: str) -
                 f"# estimate: no GPU-hours without a speed: give --images-per-second (executor.images_per_second), "
                 f"or let a few cells of method {cell.method.label!r} finish under {out} and their speed is used"
             )
-        seconds += cell.schedule().total_steps * cell.suite.train.batch_size / ips  # hypermod's alignment too
+        seconds += cell.schedule().total_steps * cell.train.batch_size / ips  # hypermod's alignment too
     gpus = options.gpus_for(device)
     hours = seconds / 3600
     return (

@@ -356,8 +356,9 @@ class RSSA(Method):
     - The official G (and its EMA) start from the source's ``g_ema``; here G starts from the
       trained ``g`` and the EMA from ``g_ema``, as every method of the harness does (the frozen
       source of the losses and the inverted generator are ``g_ema``, as officially; D from ``d``).
-    - Run length and batch are the suite's (``train.steps``, ``train.batch_size``): the README
-      runs 2,002 iterations of batch 4 (``--batch``, ``--few_shot_batch``).
+    - Run length and batch are the cell's (``train.steps``, ``train.batch_size``: the suite's, or a
+      target's or this entry's own): the README runs 2,002 iterations of batch 4 (``--batch``,
+      ``--few_shot_batch``).
     - With a conditional target the patch head ignores labels (CDC's has no label path) and
       anchor steps draw uniform labels.
     - Between anchor steps the D hook returns CDC's patch logits (B, patches), not (B,): the

@@ -27,8 +27,14 @@ def test_the_dry_run_prints_the_protocol_stage_spans_and_published_values(cache_
     plan = result.stdout
     assert result.returncode == 2 and "babies: no data root given" in result.stderr  # the plan comes first
     assert "# protocol: AdAM/RICK 10-shot (Zhao et al. 2022, 2023)" in plan
-    assert "#   adam: probe 0-500, adapt 500-3000" in plan
-    assert "#   rick: warmup 0-250 (D only), train 250-2500" in plan
+    # The official iterations per target (AdAM's for every method, RICK's own) and RICK's batch and interval.
+    assert "#     on babies, sunglasses, metfaces: adam: probe 0-500, adapt 500-2000" in plan
+    assert "#   adam: probe 0-500, adapt 500-3000" in plan  # AFHQ: the suite's 2,500 after probing
+    assert "#     on babies, sunglasses, metfaces: rick: warmup 0-250 (D only), train 250-1750" in plan
+    assert "#     on afhq_cat, afhq_dog, afhq_wild: rick: warmup 0-250 (D only), train 250-2250" in plan
+    assert "#     on babies, sunglasses, metfaces: transfergan: train 0-1500" in plan
+    assert "# method rick: batch 2, evaluated every 50" in plan
+    assert plan.count("#   every method: steps 1,500") == 3 and plan.count("#   rick: steps 1,750") == 3
     for target, value in [("babies", "101.6"), ("sunglasses", "55.97"), ("metfaces", "76.81"),
                           ("afhq_cat", "64.68"), ("afhq_dog", "151.5"), ("afhq_wild", "81.3")]:  # fmt: skip
         assert f"# published {target} fid_adam: transfergan {value}" in plan

@@ -117,7 +117,7 @@ def test_a_method_entry_turns_ada_on_for_its_own_cells_only():
     for entry, message in (
         (
             {"name": "transfergan", "train": {"lr": 0.1}},
-            r"methods\[0\]\.train: lr cannot be set per method; valid: ada",
+            r"methods\[0\]\.train: lr cannot be set per target or method .*valid here: steps, batch_size, eval_every",
         ),
         ({"name": "transfergan", "train": {"ada": True, "ada_every": 0}}, "ada_every must be a positive integer"),
     ):
