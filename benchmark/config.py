@@ -886,6 +886,8 @@ def source_paths(sources: dict[str, SourceConfig], source_ckpt: str | list[str] 
     for value in given:
         name, sep, path = value.partition("=")
         if sep and name in sources:
+            if not path:
+                raise BenchmarkError(f"--source-ckpt {value}: no path after '='; give {name}=PATH")
             named[name] = path
         else:
             plain.append(value)
@@ -903,7 +905,8 @@ def source_paths(sources: dict[str, SourceConfig], source_ckpt: str | list[str] 
             elif variable:
                 path = os.environ.get(variable) or spec.path
             else:
-                path = (plain[0] if plain else None) or spec.path or os.environ.get("GTB_SOURCE_CKPT")
+                # An empty variable is an unset one (a shell's `export GTB_SOURCE_CKPT=`), not the current folder.
+                path = (plain[0] if plain else None) or spec.path or os.environ.get("GTB_SOURCE_CKPT") or None
             spec = dataclasses.replace(spec, path=path)
         resolved[name] = spec
     return resolved

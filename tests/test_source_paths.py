@@ -37,3 +37,11 @@ def test_a_source_reads_its_variable_or_its_name(monkeypatch):
 def test_two_plain_paths_are_refused_in_one_line(monkeypatch):
     with pytest.raises(BenchmarkError, match="NAME=PATH"):
         _paths(["a.pt", "b.pt"], monkeypatch)
+
+
+def test_an_empty_path_is_no_path(monkeypatch):
+    """`export GTB_SOURCE_CKPT=` leaves the source without a file (the preflight then says how to give one),
+    not reading the current folder; `--source-ckpt ffhq=` is refused in one line."""
+    assert _paths(None, monkeypatch, GTB_SOURCE_CKPT="")["ffhq"] is None
+    with pytest.raises(BenchmarkError, match=r"--source-ckpt ffhq=: no path after '='; give ffhq=PATH"):
+        _paths(["ffhq="], monkeypatch)
