@@ -85,7 +85,8 @@ class RICK(DiscriminatorEMA, Method):
 
     Options and their sources (README): ``fisher_quantile`` 40 and ``prune_quantile`` 0.1 for Babies,
     85 and 0.075 for AFHQ-Cat (the suite sets them per target); 1,750 (Babies) / 2,250 (AFHQ-Cat)
-    iterations at batch 2 are the suite's. ``fisher_seed`` seeds the fixed noises (the official ones
+    iterations at batch 2 are train settings (``adam2022``: a target's ``method_train``, the entry's
+    ``train: {batch_size: 2}``). ``fisher_seed`` seeds the fixed noises (the official ones
     are files). Under a named budget that shortens the stages (``--budget smoke``) ``fisher_every``
     and ``fisher_samples`` are scaled by the same factor.
 
