@@ -1080,8 +1080,11 @@ def _check_target_overrides(
             raise BenchmarkError(f"{where}: method_options.{label}: expected a mapping, got {type(options).__name__}")
         check_method_options(entry.name, METHODS.get(entry.name), options, f"{where}: method_options.{label}: ")
     _check_keys(target.method_train, f"{where}: method_train", list(by_label))
-    for label in target.method_train:
-        _cell_train_keys(target.method_train[label], f"{where}: method_train.{label}")
+    # Each layer on its own first, so an error names the setting at fault; then each cell's merge.
+    layers = {f"{where}.train": target.train}
+    layers.update({f"{where}.method_train.{label}": own for label, own in target.method_train.items()})
+    for place, own in layers.items():
+        _build(TrainConfig, {**to_plain(train), **_cell_train_keys(own, place)}, place)
     for entry in methods:
         try:
             cell_train(train, entry, target)
@@ -1097,10 +1100,18 @@ def _cell_train_keys(value, where: str) -> dict:
     value = _mapping(value)
     if not isinstance(value, dict):
         raise BenchmarkError(f"{where}: expected a mapping such as {{steps: 1500}}, got {type(value).__name__}")
-    unknown = sorted(set(value) - set(CELL_TRAIN_FIELDS))
-    if unknown:
+    recipe = {f.name for f in fields(TrainConfig)}
+    misspelt = sorted(set(value) - recipe)
+    if misspelt:
+        nearest = difflib.get_close_matches(misspelt[0], CELL_TRAIN_FIELDS, n=2, cutoff=0.5)
+        hint = f"did you mean {', '.join(map(repr, nearest))}? " if nearest else ""
         raise BenchmarkError(
-            f"{where}: {', '.join(unknown)} cannot be set per target or method (the suite's train sets it "
+            f"{where}: unknown key(s) {', '.join(misspelt)}; {hint}valid here: {', '.join(CELL_TRAIN_FIELDS)}"
+        )
+    shared = sorted(set(value) - set(CELL_TRAIN_FIELDS))
+    if shared:
+        raise BenchmarkError(
+            f"{where}: {', '.join(shared)} cannot be set per target or method (the suite's train sets it "
             f"for every cell); valid here: {', '.join(CELL_TRAIN_FIELDS)}"
         )
     return value

@@ -24,18 +24,17 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
         if method.train:
             lines.append(f"# method {method.label}: {_train_settings(suite.train_for(method), method.train)}")
     for target in suite.targets:
-        ev = suite.eval_for(target)
+        ev, on_target = suite.eval_for(target), dataclasses.replace(train, **target.train)
         shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
         kind = "conditional" if target.conditional else "unconditional"
         classes = "all classes" if target.classes is None else f"{len(target.classes)} classes"
         scored = f" against its {target.eval_split} split" if target.eval_split not in (None, target.split) else ""
         lines.append(
             f"# target {target.name}: {target.dataset} {target.split} split, {classes}, {shots}, crop {target.crop}, "
-            f"{kind}; evaluated every {train.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
+            f"{kind}; evaluated every {on_target.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
             f"{', '.join(_metric_names(ev.metrics, target))}"
         )
         if _train_settings(train, target.train):
-            on_target = dataclasses.replace(train, **target.train)
             lines.append(f"#   every method: {_train_settings(on_target, target.train)}")
         for label, options in target.method_options.items():
             shown = ", ".join(f"{k}={v}" for k, v in options.items())

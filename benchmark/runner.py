@@ -159,19 +159,19 @@ def check_schedules(suite: SuiteConfig) -> list[str]:
     """Every method's schedule, one line each (raises the one-line error of the first stage that does not fit).
 
     A target whose options or train settings change a method's schedule (``method_options``, its own
-    steps) gets its own line after the method's.
+    steps) gets its own line after the method's (targets with the same schedule share one); a method that
+    no target runs with the suite's schedule gets a "per target" heading instead of that schedule.
     """
     lines = []
     for method in suite.methods:
         check_backbone(method.name, suite.backbone.name)  # a method that cannot run on it says why, now
         line = method_schedule(suite, method).describe()
-        lines.append(line)
         on_targets: dict[str, list[str]] = {}  # targets that share a schedule share its line
         for target in suite.targets:
-            own = method_schedule(suite, method, target).describe()
-            if own != line:
-                on_targets.setdefault(own, []).append(target.name)
-        lines += [f"  on {', '.join(names)}: {own}" for own, names in on_targets.items()]
+            on_targets.setdefault(method_schedule(suite, method, target).describe(), []).append(target.name)
+        # The suite's schedule first where a target runs it; a method with its own on every target, per target.
+        lines.append(line if line in on_targets else f"{method.label}, per target:")
+        lines += [f"  on {', '.join(names)}: {own}" for own, names in on_targets.items() if own != line]
     if suite.train.stage_scale != 1:
         lines.insert(
             0, f"stage lengths scaled by {suite.train.stage_scale:g} with the budget ({suite.train.steps} steps)"

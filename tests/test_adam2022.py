@@ -30,7 +30,7 @@ def test_the_dry_run_prints_the_protocol_stage_spans_and_published_values(cache_
     # The official iterations per target (AdAM's for every method, RICK's own) and RICK's batch and interval.
     assert "#     on babies, sunglasses, metfaces: adam: probe 0-500, adapt 500-2000" in plan
     assert "#   adam: probe 0-500, adapt 500-3000" in plan  # AFHQ: the suite's 2,500 after probing
-    assert "#     on babies, sunglasses, metfaces: rick: warmup 0-250 (D only), train 250-1750" in plan
+    assert "#   rick, per target:\n#     on babies, sunglasses, metfaces: rick: warmup 0-250 (D only), train 250-1750" in plan
     assert "#     on afhq_cat, afhq_dog, afhq_wild: rick: warmup 0-250 (D only), train 250-2250" in plan
     assert "#     on babies, sunglasses, metfaces: transfergan: train 0-1500" in plan
     assert "# method rick: batch 2, evaluated every 50" in plan

@@ -70,7 +70,15 @@ def test_a_budget_shortens_the_cells_own_lengths_and_scales_their_stages_alike(t
             lambda s: s["targets"][0].update(train={"lr": 0.1}),
             r"targets\[0\]\.train: lr cannot be set per target or method .*valid here: steps, batch_size",
         ),
+        (
+            lambda s: s["methods"].append({"name": "glo", "train": {"batch": 2}}),
+            r"methods\[3\]\.train: unknown key\(s\) batch; did you mean 'batch_size'\?",
+        ),
         (lambda s: s["targets"][0].update(train=[1500]), r"targets\[0\]\.train: expected a mapping"),
+        (  # the setting at fault is named, not a method whose cells it reaches
+            lambda s: s["targets"][0].update(train={"steps": -5}),
+            r"targets\[0\]\.train: steps must be a positive integer, got -5$",
+        ),
         (lambda s: s["targets"][0].update(method_train={"nope": {}}), r"method_train: unknown key\(s\) nope"),
         (
             lambda s: s["targets"][0].update(method_train={"freezed": {"r1_gamma": 1}}),
@@ -78,7 +86,7 @@ def test_a_budget_shortens_the_cells_own_lengths_and_scales_their_stages_alike(t
         ),
         (
             lambda s: s["targets"][0].update(method_train={"freezed": {"steps": 0}}),
-            r"targets\[0\]: freezed's train on this target: steps must be a positive integer, got 0",
+            r"targets\[0\]\.method_train\.freezed: steps must be a positive integer, got 0",
         ),
         (lambda s: s["methods"].append({"name": "glo", "train": {"batch_size": "2"}}), "batch_size must be a positive"),
     ],
