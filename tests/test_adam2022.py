@@ -30,7 +30,8 @@ def test_the_dry_run_prints_the_protocol_stage_spans_and_published_values(cache_
     # The official iterations per target (AdAM's for every method, RICK's own) and RICK's batch and interval.
     assert "#     on babies, sunglasses, metfaces: adam: probe 0-500, adapt 500-2000" in plan
     assert "#   adam: probe 0-500, adapt 500-3000" in plan  # AFHQ: the suite's 2,500 after probing
-    assert "#   rick, per target:\n#     on babies, sunglasses, metfaces: rick: warmup 0-250 (D only), train 250-1750" in plan
+    rick_faces = "#     on babies, sunglasses, metfaces: rick: warmup 0-250 (D only), train 250-1750"
+    assert f"#   rick, per target:\n{rick_faces}" in plan  # no target runs RICK at the suite's 2,500
     assert "#     on afhq_cat, afhq_dog, afhq_wild: rick: warmup 0-250 (D only), train 250-2250" in plan
     assert "#     on babies, sunglasses, metfaces: transfergan: train 0-1500" in plan
     assert "# method rick: batch 2, evaluated every 50" in plan
