@@ -165,6 +165,11 @@ def check_schedules(suite: SuiteConfig) -> list[str]:
     lines = []
     for method in suite.methods:
         check_backbone(method.name, suite.backbone.name)  # a method that cannot run on it says why, now
+        if suite.perceptual is None and uses_perceptual(METHODS.get(method.name)):
+            raise BenchmarkError(
+                f"method {method.label!r} needs the suite's perceptual network; add `perceptual: vgg16` "
+                f"(real suites) or `perceptual: digits-classifier` (the toy's) to suite {suite.name!r}"
+            )
         line = method_schedule(suite, method).describe()
         on_targets: dict[str, list[str]] = {}  # targets that share a schedule share its line
         for target in suite.targets:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmark.config import BUILTIN_BUDGETS, load_suite, shipped_suites
+from benchmark.config import BUILTIN_BUDGETS, load_suite, parse_suite, shipped_suites
 from benchmark.errors import BenchmarkError
 from benchmark.method import METHODS
 from benchmark.runner import check_schedules, method_schedule
@@ -110,3 +110,13 @@ def test_a_targets_method_options_reach_its_cells_schedules():
     raw["targets"][1]["method_options"] = {"adafm": {"adafm_start": 10}}
     with pytest.raises(BenchmarkError, match="stage 'specific' .* does not fit"):
         check_schedules(parse_suite(raw))
+
+
+def test_a_method_that_needs_a_perceptual_network_is_refused_at_the_dry_run_where_the_suite_names_none():
+    """glo's and bsa's losses use the suite's perceptual network: a suite without one is one line before any cell
+    runs (adam2022 once stopped at its glo cell, after its earlier cells had trained)."""
+    from tests.conftest import tiny_suite
+
+    with pytest.raises(BenchmarkError, match=r"method 'glo' needs the suite's perceptual network; add `perceptual"):
+        check_schedules(parse_suite(tiny_suite(methods=["transfergan", "glo"])))
+    assert check_schedules(parse_suite(tiny_suite(methods=["glo"], perceptual="digits-classifier")))
