@@ -23,6 +23,7 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
     for method in suite.methods:  # a method entry's own train settings (RICK's batch, ADA for TGAN+ADA)
         if method.train:
             lines.append(f"# method {method.label}: {_train_settings(suite.train_for(method), method.train)}")
+    labels = {m.label for m in suite.methods}
     for target in suite.targets:
         ev, on_target = suite.eval_for(target), dataclasses.replace(train, **target.train)
         shots = ", ".join("all images" if s is None else f"{s} per class" for s in target.shots)
@@ -34,14 +35,17 @@ def protocol_summary(suite: SuiteConfig, cells: list) -> list[str]:
             f"{kind}; evaluated every {on_target.eval_every:,} steps on {ev.n_fake:,} generated images{scored}: "
             f"{', '.join(_metric_names(ev.metrics, target))}"
         )
-        if _train_settings(train, target.train):
-            lines.append(f"#   every method: {_train_settings(on_target, target.train)}")
+        shown = _train_settings(on_target, target.train)
+        if shown:
+            lines.append(f"#   every method: {shown}")
         for label, options in target.method_options.items():
             shown = ", ".join(f"{k}={v}" for k, v in options.items())
             lines.append(f"#   {label}: {shown}")
         for label, own in target.method_train.items():
-            if _train_settings(train, own or {}) and label in {m.label for m in suite.methods}:
-                lines.append(f"#   {label}: {_train_settings(suite.train_for(suite.method(label), target), own)}")
+            if label in labels:  # --methods may have left it out
+                shown = _train_settings(suite.train_for(suite.method(label), target), own or {})
+                if shown:
+                    lines.append(f"#   {label}: {shown}")
     if protocol is not None:
         names = {t.name for t in suite.targets}
         published = {t: v for t, v in protocol.published.items() if t in names}
