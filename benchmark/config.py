@@ -1084,7 +1084,10 @@ def _check_target_overrides(
     layers = {f"{where}.train": target.train}
     layers.update({f"{where}.method_train.{label}": own for label, own in target.method_train.items()})
     for place, own in layers.items():
-        _build(TrainConfig, {**to_plain(train), **_cell_train_keys(own, place)}, place)
+        try:  # the merge cell_train makes, one layer at a time
+            dataclasses.replace(train, **_cell_train_keys(own, place))
+        except (BenchmarkError, TypeError, ValueError) as err:
+            raise BenchmarkError(f"{place}: {err}") from None
     for entry in methods:
         try:
             cell_train(train, entry, target)
